@@ -1,0 +1,104 @@
+"""The rules format: one number's cascade of tiers, its triggers and what happens at the end.
+
+These types are the single definition of a rule. `rules.validate` turns a user's file into them
+(and is the only place that judges a value); `to_doc`/`from_doc` move a validated rule to and from
+storage, where it is kept in the same shape the user wrote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_TIMEOUT = 20
+MIN_TIMEOUT = 5
+MAX_TIMEOUT = 600
+MAX_FAILOVER_TIERS = 10
+DEFAULT_TRIGGERS: tuple[str, ...] = ("timeout", "busy", "failed")
+STATUS_TRIGGERS = frozenset({"timeout", "busy", "failed"})
+DEFAULT_FINAL_SAY = "Sorry, nobody can take your call right now. Please try again later."
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One destination in the cascade: the primary is tier 0, failover tiers follow."""
+
+    target: str
+    timeout: int = DEFAULT_TIMEOUT
+    screen: bool = False
+    health: str | None = None
+
+    @property
+    def is_sip(self) -> bool:
+        return self.target.startswith(("sip:", "sips:"))
+
+    def to_doc(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"target": self.target, "timeout": self.timeout}
+        if self.screen:
+            doc["screen"] = True
+        if self.health:
+            doc["health"] = self.health
+        return doc
+
+
+@dataclass(frozen=True)
+class Final:
+    """What the caller gets when no tier took the call."""
+
+    say: str = DEFAULT_FINAL_SAY
+    voicemail: bool = False
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"say": self.say, "voicemail": self.voicemail}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The routing rule of one Twilio number."""
+
+    number: str
+    tiers: tuple[Tier, ...]
+    triggers: frozenset[str] = frozenset(DEFAULT_TRIGGERS)
+    final: Final = field(default_factory=Final)
+
+    @property
+    def primary(self) -> Tier:
+        return self.tiers[0]
+
+    @property
+    def failover(self) -> tuple[Tier, ...]:
+        return self.tiers[1:]
+
+    def to_doc(self) -> dict[str, Any]:
+        """The rule as the user writes it under `numbers: {NUMBER: ...}`."""
+        return {
+            "primary": self.primary.to_doc(),
+            "failover": [t.to_doc() for t in self.failover],
+            "triggers": sorted(self.triggers, key=_trigger_order),
+            "final": self.final.to_doc(),
+        }
+
+    @classmethod
+    def from_doc(cls, number: str, doc: dict[str, Any]) -> Rule:
+        """Rebuild a rule that `rules.validate` accepted earlier (storage is trusted, not re-judged)."""
+        tiers = (_tier(doc["primary"]), *(_tier(t) for t in doc.get("failover", [])))
+        final = doc.get("final") or {}
+        return cls(
+            number=number,
+            tiers=tiers,
+            triggers=frozenset(str(t) for t in doc.get("triggers", DEFAULT_TRIGGERS)),
+            final=Final(say=str(final.get("say", DEFAULT_FINAL_SAY)), voicemail=bool(final.get("voicemail"))),
+        )
+
+
+def _tier(doc: dict[str, Any]) -> Tier:
+    return Tier(
+        target=str(doc["target"]),
+        timeout=int(doc.get("timeout", DEFAULT_TIMEOUT)),
+        screen=bool(doc.get("screen", False)),
+        health=doc.get("health"),
+    )
+
+
+def _trigger_order(trigger: str) -> tuple[int, str]:
+    return (0 if trigger in STATUS_TRIGGERS else 1, trigger)

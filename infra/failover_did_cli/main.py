@@ -1,0 +1,17 @@
+"""The `failover-did` command: one group, each command group in its own module."""
+
+from __future__ import annotations
+
+import click
+
+from failover_did_cli import local_cmd, probe_cmd, rules_cmd
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Keep a Twilio number answering when the destination behind it fails."""
+
+
+cli.add_command(rules_cmd.rules)
+cli.add_command(local_cmd.local)
+cli.add_command(probe_cmd.probe)
