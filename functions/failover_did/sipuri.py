@@ -6,7 +6,9 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
+)
 # user part: unreserved / escaped / user-unreserved characters (RFC 3261 §25.1)
 _USER = re.compile(r"^([A-Za-z0-9\-_.!~*'()&=+$,;?/]|%[0-9A-Fa-f]{2})+$")
 _PARAM = re.compile(r"^[A-Za-z0-9\-_.!~*'()%\[\]/:&+$]+$")
@@ -47,7 +49,7 @@ def parse_sip_uri(text: str) -> SipUri:
     scheme, sep, rest = text.partition(":")
     if not sep or scheme.lower() not in ("sip", "sips"):
         raise SipUriError("a SIP URI starts with sip: or sips:")
-    if any(c.isspace() for c in text) or any(c in text for c in "<>\"") :
+    if any(c.isspace() for c in text) or any(c in text for c in '<>"'):
         raise SipUriError("a SIP URI has no spaces, quotes or angle brackets")
     if "?" in rest:
         raise SipUriError("SIP URI headers (after '?') are not supported")

@@ -1,0 +1,150 @@
+"""Rules in DynamoDB: a cached reader for the webhook, and locked writes for the operator's tools."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pynamodb.exceptions import DeleteError, PutError, PynamoDBException
+
+from failover_did.rules.model import Rule
+from failover_did.store.tables import RuleItem
+
+CACHE_SECONDS = 10.0
+
+
+class StoreUnavailable(Exception):
+    """DynamoDB could not answer and there is no earlier answer to fall back on."""
+
+
+class ConcurrentEdit(Exception):
+    """Someone else changed the rule between our read and our write."""
+
+
+@dataclass(frozen=True)
+class Lookup:
+    rule: Rule | None
+    stale: bool  # served from the last known good copy because DynamoDB failed
+
+
+class RuleReader:
+    """Reads a number's rule at most once per `ttl` seconds per warm container; when DynamoDB fails,
+    the last rule it returned (of any age) is served so the caller still gets through."""
+
+    def __init__(self, ttl: float = CACHE_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._cache: dict[str, tuple[Rule | None, float]] = {}
+
+    def get(self, number: str) -> Lookup:
+        cached = self._cache.get(number)
+        now = self._clock()
+        if cached is not None and now - cached[1] < self._ttl:
+            return Lookup(cached[0], stale=False)
+        try:
+            rule = load_rule(number)
+        except PynamoDBException as error:
+            if cached is None:
+                raise StoreUnavailable(str(error)) from error
+            return Lookup(cached[0], stale=True)
+        self._cache[number] = (rule, now)
+        return Lookup(rule, stale=False)
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+
+def load_rule(number: str) -> Rule | None:
+    try:
+        item = RuleItem.get(number, consistent_read=False)
+    except RuleItem.DoesNotExist:
+        return None
+    return Rule.from_doc(number, item.rule)
+
+
+# --- the operator's side: list, apply, delete, with optimistic locking ---------------------------
+
+
+@dataclass(frozen=True)
+class StoredRule:
+    rule: Rule
+    version: int
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Change:
+    number: str
+    action: str  # "added" | "changed" | "unchanged" | "deleted" | "kept"
+    version: int | None
+
+
+def all_rules() -> Iterator[StoredRule]:
+    for item in RuleItem.scan():
+        yield StoredRule(Rule.from_doc(item.number, item.rule), int(item.version or 0), item.updated_at)
+
+
+def get_stored(number: str) -> StoredRule | None:
+    try:
+        item = RuleItem.get(number, consistent_read=True)
+    except RuleItem.DoesNotExist:
+        return None
+    return StoredRule(Rule.from_doc(number, item.rule), int(item.version or 0), item.updated_at)
+
+
+def apply_rules(rules: Mapping[str, Rule], *, prune: bool = False) -> list[Change]:
+    """Write each rule that differs from the stored one. A write is conditional on the version read,
+    so an edit made by someone else in between is refused (ConcurrentEdit), never overwritten."""
+    stored = {item.number: item for item in RuleItem.scan(consistent_read=True)}
+    changes: list[Change] = []
+    for number, rule in sorted(rules.items()):
+        doc = rule.to_doc()
+        item = stored.get(number)
+        if item is not None and item.rule == doc:
+            changes.append(Change(number, "unchanged", int(item.version or 0)))
+            continue
+        if item is None:
+            item = RuleItem(number)
+        item.rule = doc
+        item.updated_at = datetime.now(UTC)
+        action = "changed" if item.version else "added"
+        _save(item)
+        changes.append(Change(number, action, int(item.version or 0)))
+    for number, item in sorted(stored.items()):
+        if number in rules:
+            continue
+        if prune:
+            _delete(item)
+            changes.append(Change(number, "deleted", None))
+        else:
+            changes.append(Change(number, "kept", int(item.version or 0)))
+    return changes
+
+
+def delete_rule(number: str) -> bool:
+    try:
+        item = RuleItem.get(number, consistent_read=True)
+    except RuleItem.DoesNotExist:
+        return False
+    _delete(item)
+    return True
+
+
+def _save(item: RuleItem) -> None:
+    try:
+        item.save()
+    except PutError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            raise ConcurrentEdit(f"{item.number} was changed by someone else while this ran; run it again") from error
+        raise
+
+
+def _delete(item: RuleItem) -> None:
+    try:
+        item.delete()
+    except DeleteError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            raise ConcurrentEdit(f"{item.number} was changed by someone else while this ran; run it again") from error
+        raise

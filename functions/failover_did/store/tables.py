@@ -1,0 +1,54 @@
+"""PynamoDB models of the tables that template.yaml defines (the template is the source of truth;
+tests/unit/test_template.py checks that these keys match it). Table names come from the environment
+the template sets on each function."""
+
+from __future__ import annotations
+
+import os
+
+from pynamodb.attributes import (
+    JSONAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.models import Model
+
+RULES_TABLE_ENV = "RULES_TABLE_NAME"
+CALLS_TABLE_ENV = "CALLS_TABLE_NAME"
+
+
+def _region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+class RuleItem(Model):
+    """One number's rule, kept in the rules-file shape; `version` gives optimistic locking."""
+
+    class Meta:
+        table_name = os.environ.get(RULES_TABLE_ENV, "failover-did-rules")
+        region = _region()
+        max_retry_attempts = 1
+        connect_timeout_seconds = 1
+        read_timeout_seconds = 1
+
+    number = UnicodeAttribute(hash_key=True)
+    rule = JSONAttribute()
+    updated_at = UTCDateTimeAttribute(null=True)
+    version = VersionAttribute()
+
+
+class CallItem(Model):
+    """Short-lived per-call facts (a screened callee's acceptance); expire through the table's TTL."""
+
+    class Meta:
+        table_name = os.environ.get(CALLS_TABLE_ENV, "failover-did-calls")
+        region = _region()
+        max_retry_attempts = 1
+        connect_timeout_seconds = 1
+        read_timeout_seconds = 1
+
+    call_sid = UnicodeAttribute(hash_key=True)
+    item = UnicodeAttribute(range_key=True)
+    expires_at = NumberAttribute()

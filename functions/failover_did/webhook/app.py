@@ -1,0 +1,202 @@
+"""The voice webhook: API Gateway HTTP API -> this Lambda -> TwiML.
+
+Each route reads the Twilio form, looks up the number's rule, asks the routing core for the next
+step and renders it. Signatures are checked in one middleware before any route runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+from urllib.parse import parse_qs, parse_qsl
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from failover_did import metric_names as m
+from failover_did import twiml
+from failover_did.observability import logger, metrics
+from failover_did.routing import DialOutcome, DialTier, Finish, Step, Stop, first_step, next_step
+from failover_did.store import calls
+from failover_did.store.rules_store import Lookup, RuleReader, StoreUnavailable
+from failover_did.webhook.signature import TokenSource, TokenUnavailable, is_valid, public_base, signed_url
+
+MAX_BODY_BYTES = 16 * 1024  # Twilio's voice webhooks are well under 4 KiB
+MAX_FIELDS = 100
+XML = "application/xml"
+
+app = APIGatewayHttpResolver()
+rules = RuleReader()
+tokens = TokenSource()
+
+
+class BadRequest(Exception):
+    """The request is not a well-formed Twilio webhook."""
+
+
+class Forbidden(Exception):
+    """The request's X-Twilio-Signature does not match."""
+
+
+def form(event: dict[str, Any]) -> dict[str, str]:
+    body = event.get("body") or ""
+    if len(body) > MAX_BODY_BYTES * 4 // 3 + 4:
+        raise BadRequest("body too large")
+    try:
+        raw = base64.b64decode(body, validate=True) if event.get("isBase64Encoded") else body.encode()
+        text = raw.decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError):
+        raise BadRequest("body is not UTF-8 form data") from None
+    if len(raw) > MAX_BODY_BYTES:
+        raise BadRequest("body too large")
+    try:
+        return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS))
+    except ValueError:
+        raise BadRequest("too many form fields") from None
+
+
+def query_int(name: str, upper: int) -> int:
+    raw = parse_qs(app.current_event.raw_event.get("rawQueryString") or "").get(name, [""])[-1]
+    if not raw.isdigit() or int(raw) > upper:
+        raise BadRequest(f"query parameter {name} must be a whole number up to {upper}")
+    return int(raw)
+
+
+def verify_twilio(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[str]:
+    event = app.current_event.raw_event
+    params = form(event)
+    base = public_base(event)
+    headers = app.current_event.headers
+    signature = headers.get("x-twilio-signature") or headers.get("X-Twilio-Signature") or ""
+    if not is_valid(tokens.get(), signed_url(event, base), params, signature):
+        metrics.add_metric(name=m.SIGNATURE_REJECTED, unit=MetricUnit.Count, value=1)
+        raise Forbidden()
+    app.append_context(params=params, base=base)
+    return next_middleware(app)
+
+
+app.use(middlewares=[verify_twilio])
+
+
+def params() -> dict[str, str]:
+    return app.context["params"]  # type: ignore[no-any-return]
+
+
+def number_rule() -> Lookup:
+    p = params()
+    lookup = rules.get(p.get("To") or p.get("Called") or "")
+    if lookup.stale:
+        metrics.add_metric(name=m.STALE_RULE_SERVED, unit=MetricUnit.Count, value=1)
+    return lookup
+
+
+def reply(document: str) -> Response[str]:
+    return Response(status_code=200, content_type=XML, body=document)
+
+
+def respond(step: Step) -> Response[str]:
+    p = params()
+    # The decision rides in the EMF record's properties: one searchable log line per webhook, and no
+    # per-number or per-call metric dimension (each dimension set is a billed custom metric).
+    metrics.add_metadata("call_sid", p.get("CallSid", ""))
+    metrics.add_metadata("number", p.get("To", ""))
+    if isinstance(step, DialTier):
+        if step.index > 0 and (step.hop > 1 or step.reason != "primary"):
+            metrics.add_metric(name=m.FAILOVERS, unit=MetricUnit.Count, value=1)
+        metrics.add_metadata("decision", {"dial": step.tier.target, "tier": step.index, "reason": step.reason})
+    elif isinstance(step, Finish):
+        metrics.add_metric(name=m.FINAL_REACHED, unit=MetricUnit.Count, value=1)
+        metrics.add_metadata("decision", {"final": True, "reason": step.reason})
+    elif isinstance(step, Stop):
+        if step.reason == "answered":
+            metrics.add_metric(name=m.CALLS_ANSWERED, unit=MetricUnit.Count, value=1)
+        metrics.add_metadata("decision", {"stop": step.reason})
+    return reply(twiml.render(step, base=app.context["base"], caller=p.get("From", ""), called=p.get("To", "")))
+
+
+@app.post("/voice")
+def incoming_call() -> Response[str]:
+    metrics.add_metric(name=m.INCOMING_CALLS, unit=MetricUnit.Count, value=1)
+    lookup = number_rule()
+    if lookup.rule is None:
+        metrics.add_metric(name=m.UNKNOWN_NUMBER, unit=MetricUnit.Count, value=1)
+        return reply(twiml.say_and_hang_up(twiml.UNKNOWN_NUMBER_SAY))
+    return respond(first_step(lookup.rule))
+
+
+@app.post("/voice/action")
+def dial_ended() -> Response[str]:
+    index, hop = query_int("tier", 99), query_int("hop", 99)
+    rule = number_rule().rule
+    if rule is None:  # the rule was deleted mid-call
+        return reply(twiml.say_and_hang_up(twiml.UNKNOWN_NUMBER_SAY))
+    p = params()
+    outcome = DialOutcome.from_params(p)
+    tier = rule.tiers[index] if index < len(rule.tiers) else None
+    if tier is not None and tier.screen and outcome.bridged is None and outcome.status in ("completed", "answered"):
+        outcome = DialOutcome.from_params(p, screen_accepted=calls.screen_accepted(p.get("CallSid", ""), index))
+    return respond(next_step(rule, index, hop, outcome))
+
+
+@app.post("/voice/screen")
+def screen_callee() -> Response[str]:
+    return reply(twiml.screen_prompt(app.context["base"], query_int("tier", 99)))
+
+
+@app.post("/voice/screen/accept")
+def screen_answer() -> Response[str]:
+    tier = query_int("tier", 99)
+    p = params()
+    if p.get("Digits") != "1":
+        return reply(twiml.say_and_hang_up("Call declined."))
+    parent = p.get("ParentCallSid") or p.get("CallSid", "")
+    calls.record_screen_accept(parent, tier)
+    return reply(twiml.empty())  # the url's TwiML ends: Twilio bridges the callee to the caller
+
+
+@app.post("/voice/voicemail")
+def voicemail_done() -> Response[str]:
+    logger.info("voicemail", extra={"call_sid": params().get("CallSid", ""), "recording": params().get("RecordingUrl")})
+    return reply(twiml.say_and_hang_up("Thank you. Goodbye."))
+
+
+@app.exception_handler(BadRequest)
+def bad_request(error: BadRequest) -> Response[str]:
+    return Response(status_code=400, content_type="text/plain", body=f"bad request: {error}")
+
+
+@app.exception_handler(Forbidden)
+def forbidden(_: Forbidden) -> Response[str]:
+    return Response(status_code=403, content_type="text/plain", body="invalid Twilio signature")
+
+
+@app.exception_handler(TokenUnavailable)
+def no_token(error: TokenUnavailable) -> Response[str]:
+    logger.error("cannot verify Twilio signatures", extra={"reason": str(error)})
+    return Response(status_code=403, content_type="text/plain", body="signature cannot be verified")
+
+
+@app.exception_handler(StoreUnavailable)
+def store_down(error: StoreUnavailable) -> Response[str]:
+    metrics.add_metric(name=m.STORE_UNAVAILABLE, unit=MetricUnit.Count, value=1)
+    logger.error("rules unavailable and none cached", extra={"reason": str(error)})
+    return reply(twiml.say_and_hang_up(twiml.STORE_DOWN_SAY))
+
+
+@app.not_found
+def not_found(_: Exception) -> Response[str]:
+    return Response(status_code=404, content_type="text/plain", body="not found")
+
+
+@app.exception_handler(Exception)
+def unexpected(error: Exception) -> Response[str]:
+    logger.error("unexpected error", exc_info=error)
+    return reply(twiml.say_and_hang_up(twiml.STORE_DOWN_SAY))
+
+
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,3 @@
+from failover_did_cli.main import cli
+
+cli()

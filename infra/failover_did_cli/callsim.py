@@ -1,0 +1,147 @@
+"""Plays Twilio's side of a call against a voice webhook: signed form posts, following the TwiML's
+Dial action URLs the way Twilio does. Used by the end-to-end tests and by operators' drills."""
+
+from __future__ import annotations
+
+import secrets
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from twilio.request_validator import RequestValidator
+
+
+@dataclass(frozen=True)
+class Dial:
+    targets: tuple[str, ...]
+    action: str
+    timeout: int
+    screen_urls: tuple[str | None, ...]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A webhook's answer: its HTTP status, the raw body and what the TwiML asks for."""
+
+    status: int
+    body: str
+    verbs: tuple[str, ...] = ()
+    dial: Dial | None = None
+    say: str | None = None
+    records: bool = False
+
+    @property
+    def hangs_up(self) -> bool:
+        return "Hangup" in self.verbs
+
+
+def parse_reply(status: int, body: str) -> Reply:
+    if status != 200:
+        return Reply(status, body)
+    root = ET.fromstring(body)
+    if root.tag != "Response":
+        raise ValueError(f"TwiML root is {root.tag}, not Response")
+    dial: Dial | None = None
+    say: str | None = None
+    for verb in root:
+        if verb.tag == "Dial" and dial is None:
+            nouns = [n for n in verb if n.tag in ("Number", "Sip")]
+            dial = Dial(
+                targets=tuple((n.text or "").strip() for n in nouns),
+                action=verb.get("action", ""),
+                timeout=int(verb.get("timeout", "30")),
+                screen_urls=tuple(n.get("url") for n in nouns),
+            )
+        elif verb.tag == "Say" and say is None:
+            say = verb.text or ""
+    verbs = tuple(v.tag for v in root)
+    return Reply(status, body, verbs, dial, say, records="Record" in verbs)
+
+
+class TwilioSimulator:
+    def __init__(self, voice_url: str, token: str, timeout: float = 10.0) -> None:
+        self.voice_url = voice_url
+        self.validator = RequestValidator(token)
+        self.timeout = timeout
+
+    def post(self, url: str, params: dict[str, str], signature: str | None = None) -> Reply:
+        """POST `params` to `url` signed as Twilio signs (or with the given signature)."""
+        sig = self.validator.compute_signature(url, params) if signature is None else signature
+        request = urllib.request.Request(
+            url,
+            data=urlencode(params).encode(),
+            method="POST",
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Twilio-Signature": sig,
+                "User-Agent": "TwilioProxy/1.1",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return parse_reply(response.status, response.read().decode())
+        except urllib.error.HTTPError as error:
+            return Reply(error.code, error.read().decode(errors="replace"))
+
+    def call(self, to: str, from_: str = "+14155550999") -> SimulatedCall:
+        return SimulatedCall(self, to, from_)
+
+
+@dataclass
+class SimulatedCall:
+    sim: TwilioSimulator
+    to: str
+    from_: str
+    sid: str = field(default_factory=lambda: "CA" + secrets.token_hex(16))
+    replies: list[Reply] = field(default_factory=list)
+
+    @property
+    def base_params(self) -> dict[str, str]:
+        return {
+            "CallSid": self.sid,
+            "AccountSid": "AC" + "0" * 32,
+            "From": self.from_,
+            "Caller": self.from_,
+            "To": self.to,
+            "Called": self.to,
+            "Direction": "inbound",
+            "ApiVersion": "2010-04-01",
+        }
+
+    @property
+    def last(self) -> Reply:
+        return self.replies[-1]
+
+    @property
+    def dialed(self) -> list[str]:
+        """Every target dialed so far, in order."""
+        return [target for r in self.replies if r.dial for target in r.dial.targets]
+
+    def start(self) -> Reply:
+        return self._record(self.sim.post(self.sim.voice_url, {**self.base_params, "CallStatus": "ringing"}))
+
+    def dial_ended(
+        self, status: str, *, sip_code: int | None = None, bridged: bool | None = None, caller_gone: bool = False
+    ) -> Reply:
+        """Report how the leg of the last Dial ended, as Twilio does on its action URL."""
+        dial = self.last.dial
+        if dial is None:
+            raise AssertionError(f"the last reply dials nothing: {self.last.body}")
+        params = {
+            **self.base_params,
+            "CallStatus": "completed" if caller_gone else "in-progress",
+            "DialCallStatus": status,
+            "DialCallSid": "CA" + secrets.token_hex(16),
+            "DialCallDuration": "0",
+        }
+        if sip_code is not None:
+            params["DialSipResponseCode"] = str(sip_code)
+        if bridged is not None:
+            params["DialBridged"] = "true" if bridged else "false"
+        return self._record(self.sim.post(dial.action, params))
+
+    def _record(self, reply: Reply) -> Reply:
+        self.replies.append(reply)
+        return reply

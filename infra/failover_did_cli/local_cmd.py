@@ -1,0 +1,91 @@
+"""`failover-did local`: run the service on this machine with no AWS account and no Docker."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from failover_did_cli.env import LOCAL_ENV
+from failover_did_cli.local_stack import LocalStack, demo_rules_path
+
+
+def echo_now(line: str) -> None:
+    click.echo(line)
+    sys.stdout.flush()
+
+
+@click.command()
+@click.option("--port", default=3000, show_default=True, help="Port of the voice webhook (0 picks a free one).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--aws-port", type=int, default=None, help="Port of the AWS emulation  [default: PORT+1]")
+@click.option(
+    "--rules",
+    "rules_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Rules file loaded at start  [default: the bundled demo rules]",
+)
+@click.option("--public-url", help="The https URL Twilio reaches this through (a tunnel), used to check signatures.")
+@click.option("-v", "--verbose", is_flag=True, help="Also print the Lambda's JSON logs and metrics.")
+def local(
+    port: int, host: str, aws_port: int | None, rules_path: Path | None, public_url: str | None, verbose: bool
+) -> None:
+    """Run the voice webhook and its AWS emulation (moto) in this process."""
+    from failover_did_cli.rules_cmd import SYMBOL, apply_file
+
+    stack = LocalStack(
+        host=host,
+        port=port,
+        aws_port=aws_port,
+        public_url=public_url,
+        verbose=verbose,
+        echo=echo_now,
+    )
+    try:
+        stack.start()
+    except OSError as error:
+        raise click.ClickException(f"cannot listen on {host}:{port} or {host}:{stack.aws_port}: {error}") from error
+    rules_file = rules_path or demo_rules_path()
+    changes = apply_file(rules_file)
+    loaded = [c.number for c in changes if c.action in ("added", "changed", "unchanged")]
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    token_note = (
+        "generated for this run; set TWILIO_AUTH_TOKEN to choose" if stack.token_generated else "from TWILIO_AUTH_TOKEN"
+    )
+    tunnel_host = public_url or "https://<your-tunnel-host>"
+    click.echo(
+        f"""
+failover-did local is running (Ctrl-C stops it)
+
+  Voice URL      {stack.voice_url}   (POST, Twilio-signed)
+  Auth token     {stack.token}   ({token_note})
+  Rules          {rules_file}: {len(loaded)} number(s) {", ".join(loaded)}
+  AWS emulation  {stack.aws_endpoint}   (moto; tables {", ".join(sorted(stack.table_names.values()))})
+
+  Other commands against this stack:   export {LOCAL_ENV}={stack.aws_endpoint}
+      failover-did rules list | rules show NUMBER | rules apply FILE
+
+  From a real Twilio number: start a tunnel to port {stack.port} (e.g. `cloudflared tunnel --url http://localhost:{stack.port}`
+  or `ngrok http {stack.port}`), restart with your account's token and the tunnel's URL:
+      TWILIO_AUTH_TOKEN=<auth token> failover-did local --public-url {tunnel_host}
+  and set the number's Voice URL to {tunnel_host.rstrip("/")}/voice (HTTP POST).
+""".rstrip()
+        + "\n"
+    )
+    for change in changes:
+        if change.action not in ("added", "changed", "unchanged"):
+            click.echo(f"  {SYMBOL[change.action]} {change.number} {change.action}")
+    sys.stdout.flush()
+    try:
+        stack.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopping")
+    finally:
+        stack.stop()

@@ -1,0 +1,191 @@
+"""The whole service on one machine: moto's server as AWS, the real Lambda handler behind a small HTTP
+server that turns each request into the event API Gateway would send."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from failover_did_cli import schema
+from failover_did_cli.apigw import LambdaContext, http_event
+from failover_did_cli.env import LOCAL_ENV, local_aws_environment
+
+MAX_REQUEST_BYTES = 1024 * 1024
+Echo = Callable[[str], None]
+
+
+def demo_rules_path() -> Path:
+    return Path(str(resources.files("failover_did_cli") / "data" / "demo-rules.yaml"))
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LocalStack:
+    host: str = "127.0.0.1"
+    port: int = 3000
+    aws_port: int | None = None
+    rules_path: Path | None = None
+    public_url: str | None = None
+    verbose: bool = False
+    echo: Echo = print
+    token: str = ""
+    token_generated: bool = False
+    table_names: dict[str, str] = field(default_factory=dict)
+    _moto: Any = None
+    _http: ThreadingHTTPServer | None = None
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://{self.host}:{self.aws_port}"
+
+    @property
+    def voice_url(self) -> str:
+        return f"{self.public_url.rstrip('/')}/voice" if self.public_url else f"http://{self.host}:{self.port}/voice"
+
+    def start(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the echo line per webhook is enough
+
+        if self.port == 0:
+            self.port = free_port(self.host)
+        if self.aws_port is None:
+            self.aws_port = self.port + 1
+        elif self.aws_port == 0:
+            self.aws_port = free_port(self.host)
+        self._moto = ThreadedMotoServer(ip_address=self.host, port=self.aws_port, verbose=False)
+        self._moto.start()
+        self._configure_environment()
+        import boto3
+
+        client = boto3.client("dynamodb", endpoint_url=self.aws_endpoint)
+        self.table_names = schema.create_tables(client)
+        os.environ.update(schema.local_environment(self.table_names))
+        self._http = ThreadingHTTPServer((self.host, self.port), _handler_class(self))
+        self._http.daemon_threads = True
+
+    def _configure_environment(self) -> None:
+        self.token = os.environ.get("TWILIO_AUTH_TOKEN", "")
+        if not self.token:
+            self.token, self.token_generated = secrets.token_hex(16), True
+        os.environ.update(local_aws_environment(self.aws_endpoint))
+        os.environ[LOCAL_ENV] = self.aws_endpoint
+        os.environ["TWILIO_AUTH_TOKEN"] = self.token
+        os.environ.pop("TWILIO_AUTH_TOKEN_PARAM", None)
+        if self.public_url:
+            os.environ["PUBLIC_BASE_URL"] = self.public_url.rstrip("/")
+        os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "failover-did")
+        os.environ["POWERTOOLS_LOG_LEVEL"] = "INFO" if self.verbose else "WARNING"
+        os.environ["POWERTOOLS_METRICS_DISABLED"] = "false" if self.verbose else "true"
+
+    def serve_forever(self) -> None:
+        assert self._http is not None
+        self._http.serve_forever(poll_interval=0.2)
+
+    def serve_in_background(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, name="local-http", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+        if self._moto is not None:
+            self._moto.stop()
+
+
+def _handler_class(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
+    # Powertools' resolver keeps the current event on a module-level app, as one Lambda container
+    # does: requests take turns, like invocations of a single warm container.
+    invoke_lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "failover-did-local"
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            if self.path == "/healthz":
+                self._send(200, "text/plain", b"ok\n")
+            else:
+                self._invoke()
+
+        def do_POST(self) -> None:
+            self._invoke()
+
+        def _invoke(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_REQUEST_BYTES:
+                self._send(413, "text/plain", b"request body too large\n", close=True)
+                return
+            body = self.rfile.read(length) if length else b""
+            path, _, query = self.path.partition("?")
+            headers = {k: v for k, v in self.headers.items()}
+            headers.setdefault("X-Forwarded-Proto", "http")
+            event = http_event(
+                self.command, path, query=query, headers=headers, body=body, source_ip=self.client_address[0]
+            )
+            from failover_did.webhook.app import handler
+
+            started = time.perf_counter()
+            with invoke_lock:
+                result = handler(event, LambdaContext())
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            status = int(result.get("statusCode", 200))
+            text = str(result.get("body") or "")
+            content_type = (result.get("headers") or {}).get("Content-Type", "text/plain")
+            self._send(status, content_type, text.encode())
+            stack.echo(
+                f"{time.strftime('%H:%M:%S')} {self.command} {self.path} -> {status} "
+                f"{summarize(text) if status == 200 else text.strip()} ({elapsed_ms:.1f} ms)"
+            )
+
+        def _send(self, status: int, content_type: str, payload: bytes, close: bool = False) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            if close:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:  # the echo line replaces it
+            return
+
+    return Handler
+
+
+def summarize(document: str) -> str:
+    """One line saying what a TwiML document makes Twilio do."""
+    try:
+        root = ET.fromstring(document)
+    except ET.ParseError:
+        return document[:80]
+    parts: list[str] = []
+    for verb in root:
+        if verb.tag == "Dial":
+            targets = ", ".join((noun.text or "").strip() for noun in verb)
+            parts.append(f"dial {targets} for {verb.get('timeout', '30')}s")
+        elif verb.tag == "Say":
+            parts.append(f"say {(verb.text or '')[:40]!r}")
+        elif verb.tag == "Gather":
+            parts.append("screen: press 1 to accept")
+        else:
+            parts.append(verb.tag.lower())
+    return "; ".join(parts) or "(empty: continue)"

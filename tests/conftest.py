@@ -1,0 +1,27 @@
+"""Shared fixtures. The environment is set before any test module imports the store, whose table
+names and region are read at import time."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_REGION="us-east-1",
+    TWILIO_AUTH_TOKEN="test-auth-token",
+    POWERTOOLS_METRICS_NAMESPACE="FailoverDid",
+    POWERTOOLS_LOG_LEVEL="WARNING",
+)
+for key in (
+    "AWS_ENDPOINT_URL",
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "FAILOVER_DID_LOCAL",
+    "PUBLIC_BASE_URL",
+    "TWILIO_AUTH_TOKEN_PARAM",
+):
+    os.environ.pop(key, None)
+
+TOKEN = os.environ["TWILIO_AUTH_TOKEN"]

@@ -1,0 +1,112 @@
+"""End-to-end fixtures: `failover-did local` started as a user starts it, in its own process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from failover_did_cli.callsim import TwilioSimulator
+from failover_did_cli.local_stack import free_port
+
+CLI = str(Path(sys.executable).with_name("failover-did"))
+TOKEN = "e2e-token-0123456789"
+
+E2E_RULES = """
+numbers:
+  "+14155550100":
+    primary: {target: "sip:frontdesk@pbx.example.com", timeout: 15}
+    failover:
+      - {target: "+14155550111", timeout: 20}
+      - {target: "sip:oncall@dr.example.net", timeout: 30}
+    triggers: [timeout, busy, failed, "503"]
+    final: {say: "Sorry, nobody can take your call.", voicemail: true}
+  "+14155550200":
+    primary: {target: "sip:sales@pbx.example.com", timeout: 25}
+    failover:
+      - {target: "+14155550222"}
+      - {target: "+14155550223"}
+    triggers: [busy, failed, "5xx"]
+  "+14155550300":
+    primary: {target: "sip:desk@pbx.example.com"}
+    failover:
+      - {target: "+14155550333"}
+      - {target: "+14155550334"}
+    triggers: ["503"]
+"""
+
+
+@dataclass
+class RunningStack:
+    process: subprocess.Popen[str]
+    port: int
+    aws_port: int
+    log: Path
+
+    @property
+    def voice_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/voice"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "FAILOVER_DID_LOCAL": f"http://127.0.0.1:{self.aws_port}"}
+
+    def simulator(self) -> TwilioSimulator:
+        return TwilioSimulator(self.voice_url, TOKEN)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([CLI, *args], env=self.env, capture_output=True, text=True, timeout=60)
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+
+def start_local(
+    tmp: Path, *args: str, rules: str | None = E2E_RULES, extra_env: dict[str, str] | None = None
+) -> RunningStack:
+    port, aws_port = free_port(), free_port()
+    command = [CLI, "local", "--port", str(port), "--aws-port", str(aws_port), *args]
+    if rules is not None:
+        rules_file = tmp / "rules.yaml"
+        rules_file.write_text(rules)
+        command += ["--rules", str(rules_file)]
+    log = tmp / "local.log"
+    env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+    env.pop("FAILOVER_DID_LOCAL", None)
+    process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, text=True)
+    stack = RunningStack(process, port, aws_port, log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"failover-did local exited {process.returncode}:\n{stack.output()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+                if response.status == 200 and "is running" in stack.output():
+                    return stack
+        except OSError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"failover-did local did not start:\n{stack.output()}")
+
+
+def stop_local(stack: RunningStack) -> None:
+    stack.process.terminate()
+    try:
+        stack.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        stack.process.kill()
+
+
+@pytest.fixture(scope="module")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    stack = start_local(tmp_path_factory.mktemp("local"))
+    yield stack
+    stop_local(stack)

@@ -1,0 +1,139 @@
+"""Whole calls through `failover-did local`, driven the way Twilio drives them (signed posts that
+follow each Dial's action URL), and the rules commands against the running stack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import RunningStack, start_local, stop_local
+
+pytestmark = pytest.mark.e2e
+
+CASCADE = ["sip:frontdesk@pbx.example.com", "+14155550111", "sip:oncall@dr.example.net"]
+FAILURES = {
+    "timeout": {"status": "no-answer"},
+    "busy": {"status": "busy"},
+    "failed": {"status": "failed"},
+    "503": {"status": "failed", "sip_code": 503},
+}
+
+
+@pytest.mark.parametrize("trigger", sorted(FAILURES))
+def test_call_walks_primary_tier1_tier2_then_final(local_stack: RunningStack, trigger: str) -> None:
+    call = local_stack.simulator().call("+14155550100")
+    assert call.start().dial is not None
+    for _ in CASCADE:
+        failure = dict(FAILURES[trigger])
+        reply = call.dial_ended(str(failure.pop("status")), **failure)  # type: ignore[arg-type]
+    assert call.dialed == CASCADE
+    assert [r.dial.timeout for r in call.replies if r.dial] == [15, 20, 30]
+    assert reply.dial is None and reply.say == "Sorry, nobody can take your call." and reply.records
+    assert reply.hangs_up
+
+
+def test_answer_stops_the_cascade(local_stack: RunningStack) -> None:
+    call = local_stack.simulator().call("+14155550100")
+    call.start()
+    call.dial_ended("busy")
+    reply = call.dial_ended("completed", bridged=True)
+    assert call.dialed == CASCADE[:2] and reply.verbs == ("Hangup",)
+
+
+def test_caller_hang_up_dials_nobody_more(local_stack: RunningStack) -> None:
+    call = local_stack.simulator().call("+14155550100")
+    call.start()
+    assert call.dial_ended("canceled").verbs == ("Hangup",)
+    call2 = local_stack.simulator().call("+14155550100")
+    call2.start()
+    assert call2.dial_ended("no-answer", caller_gone=True).verbs == ("Hangup",)
+    assert call.dialed == call2.dialed == CASCADE[:1]
+
+
+def test_number_whose_triggers_exclude_timeouts(local_stack: RunningStack) -> None:
+    rings_out = local_stack.simulator().call("+14155550200")
+    rings_out.start()
+    reply = rings_out.dial_ended("no-answer")
+    assert rings_out.dialed == ["sip:sales@pbx.example.com"] and reply.dial is None and reply.hangs_up
+    server_error = local_stack.simulator().call("+14155550200")
+    server_error.start()
+    server_error.dial_ended("failed", sip_code=502)
+    server_error.dial_ended("busy")
+    assert server_error.dialed == ["sip:sales@pbx.example.com", "+14155550222", "+14155550223"]
+
+
+def test_sip_code_trigger_alone(local_stack: RunningStack) -> None:
+    only_503 = local_stack.simulator().call("+14155550300")
+    only_503.start()
+    only_503.dial_ended("failed", sip_code=503)
+    reply = only_503.dial_ended("busy", sip_code=486)
+    assert only_503.dialed == ["sip:desk@pbx.example.com", "+14155550333"] and reply.dial is None
+
+
+def test_forged_and_unsigned_requests_get_403(local_stack: RunningStack) -> None:
+    sim = local_stack.simulator()
+    call = sim.call("+14155550100")
+    params = {**call.base_params, "CallStatus": "ringing"}
+    assert sim.post(local_stack.voice_url, params, signature="").status == 403
+    assert sim.post(local_stack.voice_url, params, signature="AAAAAAAAAAAAAAAAAAAAAAAAAAA=").status == 403
+    good = sim.validator.compute_signature(local_stack.voice_url, params)
+    tampered = {**params, "To": "+14155550200"}
+    assert sim.post(local_stack.voice_url, tampered, signature=good).status == 403
+    action = f"http://127.0.0.1:{local_stack.port}/voice/action?tier=0&hop=1"
+    assert sim.post(action, {**params, "DialCallStatus": "busy"}, signature=good).status == 403
+    assert "403" in local_stack.output()
+
+
+def test_unknown_number_is_told_and_hung_up(local_stack: RunningStack) -> None:
+    reply = local_stack.simulator().call("+14155550900").start()
+    assert reply.status == 200 and reply.dial is None and reply.hangs_up
+
+
+def test_rules_commands_against_the_running_stack(local_stack: RunningStack, tmp_path: Path) -> None:
+    listed = local_stack.cli("rules", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "+14155550100" in listed.stdout and "3 number(s)" in listed.stdout
+    shown = local_stack.cli("rules", "show", "+14155550300")
+    assert shown.returncode == 0 and "sip:desk@pbx.example.com" in shown.stdout and "# version 1" in shown.stdout
+
+    new = tmp_path / "more.yaml"
+    new.write_text('numbers:\n  "+14155550400": {primary: {target: "+14155550444", timeout: 12}}\n')
+    applied = local_stack.cli("rules", "apply", str(new))
+    assert applied.returncode == 0, applied.stderr
+    assert "+ +14155550400 added (version 1)" in applied.stdout
+    assert "! +14155550100 kept" in applied.stdout
+    assert "= +14155550400 unchanged (version 1)" in local_stack.cli("rules", "apply", str(new)).stdout
+
+    call = local_stack.simulator().call("+14155550400")
+    reply = call.start()
+    assert reply.dial is not None and reply.dial.targets == ("+14155550444",) and reply.dial.timeout == 12
+
+    assert local_stack.cli("rules", "delete", "+14155550400").returncode == 0
+    missing = local_stack.cli("rules", "show", "+14155550400")
+    assert missing.returncode == 1 and "no rule for +14155550400" in missing.stderr
+
+
+def test_validate_refuses_emergency_and_loop_targets(local_stack: RunningStack, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        'numbers:\n  "+14155550100":\n    primary: {target: "+14155550111"}\n'
+        '    failover:\n      - {target: "+1911"}\n      - {target: "+14155550100"}\n'
+    )
+    result = local_stack.cli("rules", "validate", str(bad))
+    assert result.returncode == 1
+    assert '"+1911"' in result.stderr and "emergency" in result.stderr
+    assert '"+14155550100"' in result.stderr and "loop" in result.stderr
+    applied = local_stack.cli("rules", "apply", str(bad))
+    assert applied.returncode == 1 and "emergency" in applied.stderr
+    assert "sip:frontdesk@pbx.example.com" in local_stack.cli("rules", "show", "+14155550100").stdout
+
+
+def test_local_with_no_rules_file_loads_the_demo(tmp_path: Path) -> None:
+    stack = start_local(tmp_path, rules=None)
+    try:
+        assert "demo-rules.yaml: 2 number(s)" in stack.output()
+        reply = stack.simulator().call("+14155550100").start()
+        assert reply.dial is not None and reply.dial.targets == ("sip:frontdesk@pbx.example.com",)
+    finally:
+        stop_local(stack)

@@ -1,0 +1,39 @@
+"""Integration fixtures: moto in-process with the template's tables, the demo-like rules applied."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from failover_did_cli import schema
+from tests.support import RULES_YAML, Webhook
+
+
+@pytest.fixture
+def aws() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        schema.create_tables(client)
+        from failover_did.webhook import app
+
+        app.rules.clear()
+        yield client
+
+
+@pytest.fixture
+def rules(aws: Any) -> dict[str, Any]:
+    from failover_did.rules.validate import parse_rules_yaml
+    from failover_did.store.rules_store import apply_rules
+
+    parsed = parse_rules_yaml(RULES_YAML)
+    apply_rules(parsed)
+    return parsed
+
+
+@pytest.fixture
+def webhook(rules: dict[str, Any]) -> Webhook:
+    return Webhook()

@@ -1,0 +1,480 @@
+"""template.yaml: lints clean, translates, keeps secrets out of the environment, grants least privilege,
+and agrees with the PynamoDB models (the template is the single source of truth for the table schemas)."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from cfnlint.api import ManualArgs, lint_file
+from pynamodb.models import Model
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+
+from failover_did.store import tables
+from failover_did.store.tables import CallItem, RuleItem
+from failover_did_cli import schema
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO / "template.yaml"
+
+EXPECTED_ENV = {
+    "RULES_TABLE_NAME": {"Ref": "RulesTable"},
+    "CALLS_TABLE_NAME": {"Ref": "CallsTable"},
+    "TWILIO_AUTH_TOKEN_PARAM": {"Ref": "TwilioAuthTokenParameterName"},
+    "PUBLIC_BASE_URL": {"Ref": "PublicBaseUrl"},
+    "POWERTOOLS_SERVICE_NAME": "failover-did",
+    "POWERTOOLS_METRICS_NAMESPACE": "FailoverDid",
+    "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
+}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return schema.load_template(TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def translated(template: dict[str, Any]) -> dict[str, Any]:
+    """The CloudFormation the SAM transform produces, offline (as `sam validate` does it)."""
+    sam = copy.deepcopy(template)
+    for resource in sam["Resources"].values():
+        # sam validate swaps local code paths for an S3 URI: the translator accepts only those.
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://bucket/voice.zip"
+    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name="us-east-1"))
+    result: dict[str, Any] = translator.translate(
+        sam,
+        parameter_values={"AWS::AccountId": "123456789012"},
+        get_managed_policy_map=lambda: {},  # managed-policy loader stub: the template names no policies
+    )
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------
+# Linting and translation
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_cfn_lint_reports_no_errors_or_warnings() -> None:
+    # Informational checks run too, but only errors (E) and warnings (W) fail the test.
+    matches = lint_file(TEMPLATE, config=ManualArgs(include_checks=["I"], regions=["us-east-1", "eu-west-1"]))
+    problems = [m for m in matches if m.rule.id[0] in "EW"]
+    assert not problems, "\n".join(f"{m.rule.id} line {m.linenumber}: {m.message}" for m in problems)
+
+
+def test_sam_translator_produces_the_expected_resources(translated: dict[str, Any]) -> None:
+    types = {name: res["Type"] for name, res in translated["Resources"].items()}
+    assert types["VoiceFunction"] == "AWS::Lambda::Function"
+    assert types["VoiceFunctionRole"] == "AWS::IAM::Role"
+    assert types["VoiceApi"] == "AWS::ApiGatewayV2::Api"
+    assert types["RulesTable"] == types["CallsTable"] == "AWS::DynamoDB::Table"
+    assert "Transform" not in translated
+
+
+def test_function_runtime_settings(translated: dict[str, Any]) -> None:
+    props = translated["Resources"]["VoiceFunction"]["Properties"]
+    assert props["Runtime"] == "python3.13"
+    assert props["Architectures"] == ["arm64"]
+    assert props["Handler"] == "failover_did.webhook.app.handler"
+    assert props["MemorySize"] == 512
+    assert props["Timeout"] == 10
+    assert "TracingConfig" not in props
+    assert props["LoggingConfig"]["LogGroup"] == {"Ref": "VoiceFunctionLogGroup"}
+    log_group = translated["Resources"]["VoiceFunctionLogGroup"]
+    assert log_group["Properties"]["RetentionInDays"] == 30
+
+
+def test_api_routes_and_throttling(translated: dict[str, Any]) -> None:
+    paths = translated["Resources"]["VoiceApi"]["Properties"]["Body"]["paths"]
+    assert set(paths) == {"/voice", "/voice/{proxy+}"}
+    for path in paths.values():
+        assert set(path) == {"post"}
+        assert path["post"]["x-amazon-apigateway-integration"]["payloadFormatVersion"] == "2.0"
+    stages = [r for r in translated["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Stage"]
+    assert len(stages) == 1
+    assert stages[0]["Properties"]["StageName"] == "$default"
+    settings = stages[0]["Properties"]["DefaultRouteSettings"]
+    assert settings["ThrottlingBurstLimit"] > 0
+    assert settings["ThrottlingRateLimit"] > 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# Secrets and permissions
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_function_environment(translated: dict[str, Any]) -> None:
+    variables = translated["Resources"]["VoiceFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables == EXPECTED_ENV
+
+
+def test_no_secret_in_the_environment(translated: dict[str, Any]) -> None:
+    variables = translated["Resources"]["VoiceFunction"]["Properties"]["Environment"]["Variables"]
+    params = translated["Parameters"]
+    assert "TWILIO_AUTH_TOKEN" not in variables
+    for name, value in variables.items():
+        text = repr(value)
+        assert "resolve:ssm-secure" not in text and "resolve:secretsmanager" not in text, name
+        if isinstance(value, str):
+            assert not re.fullmatch(r"[0-9a-fA-F]{32}", value), f"{name} looks like an auth token"
+        if re.search(r"TOKEN|SECRET|PASSWORD|API_KEY", name):
+            # only the *name* of where the secret lives, taken from a parameter with a non-secret default
+            assert name.endswith("_PARAM"), name
+            assert isinstance(value, dict) and set(value) == {"Ref"}, name
+            assert params[value["Ref"]]["Default"].startswith("/"), name
+
+
+def _policy_statements(translated: dict[str, Any]) -> list[dict[str, Any]]:
+    role_id = translated["Resources"]["VoiceFunction"]["Properties"]["Role"]["Fn::GetAtt"][0]
+    role = translated["Resources"][role_id]["Properties"]
+    assert all(arn.endswith(":policy/service-role/AWSLambdaBasicExecutionRole") for arn in _arns(role))
+    return [s for policy in role.get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
+
+
+def _arns(role: dict[str, Any]) -> list[str]:
+    return [a if isinstance(a, str) else a["Fn::Sub"] for a in role.get("ManagedPolicyArns", [])]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_policies_name_only_specific_resources(translated: dict[str, Any]) -> None:
+    statements = _policy_statements(translated)
+    assert statements
+    for statement in statements:
+        actions = _as_list(statement["Action"])
+        assert statement["Effect"] == "Allow"
+        assert "NotAction" not in statement and "NotResource" not in statement
+        for action in actions:
+            assert "*" not in action, f"wildcard action {action}"
+        for resource in _as_list(statement["Resource"]):
+            assert resource != "*", f"Resource '*' for {actions}"
+            assert "*" not in repr(resource), f"wildcard resource for {actions}: {resource}"
+
+
+def test_policies_grant_exactly_what_the_webhook_needs(translated: dict[str, Any]) -> None:
+    grants: dict[str, list[Any]] = {}
+    for statement in _policy_statements(translated):
+        for action in _as_list(statement["Action"]):
+            grants.setdefault(action, []).extend(_as_list(statement["Resource"]))
+    assert set(grants) == {"dynamodb:GetItem", "dynamodb:PutItem", "ssm:GetParameter"}
+    assert sorted(map(repr, grants["dynamodb:GetItem"])) == sorted(
+        repr({"Fn::GetAtt": [t, "Arn"]}) for t in ("RulesTable", "CallsTable")
+    )
+    assert grants["dynamodb:PutItem"] == [{"Fn::GetAtt": ["CallsTable", "Arn"]}]
+    (ssm_resource,) = grants["ssm:GetParameter"]
+    assert "TwilioAuthTokenParameterName" in repr(ssm_resource)
+
+
+def _evaluate(node: Any, params: dict[str, str], conditions: dict[str, Any]) -> Any:
+    """Just enough of CloudFormation's intrinsics to resolve the SSM parameter ARN."""
+    if isinstance(node, list):
+        return [_evaluate(n, params, conditions) for n in node]
+    if not isinstance(node, dict):
+        return node
+    ((fn, arg),) = node.items()
+    if fn == "Ref":
+        return params[arg]
+    if fn == "Fn::Split":
+        sep, text = _evaluate(arg, params, conditions)
+        return text.split(sep)
+    if fn == "Fn::Select":
+        index, items = _evaluate(arg, params, conditions)
+        return items[int(index)]
+    if fn == "Fn::Equals":
+        left, right = _evaluate(arg, params, conditions)
+        return left == right
+    if fn == "Fn::If":
+        name, yes, no = arg
+        return _evaluate(yes if _evaluate(conditions[name], params, conditions) else no, params, conditions)
+    if fn == "Fn::Sub":
+        return re.sub(r"\$\{([^}]+)\}", lambda m: params[m.group(1)], arg)
+    raise AssertionError(f"unexpected intrinsic {fn}")
+
+
+@pytest.mark.parametrize(
+    ("name", "arn_suffix"),
+    [
+        ("/failover-did/twilio-auth-token", "parameter/failover-did/twilio-auth-token"),
+        ("/x", "parameter/x"),
+        ("twilio-auth-token", "parameter/twilio-auth-token"),
+    ],
+)
+def test_ssm_grant_is_the_exact_parameter_arn(translated: dict[str, Any], name: str, arn_suffix: str) -> None:
+    pattern = translated["Parameters"]["TwilioAuthTokenParameterName"]["AllowedPattern"]
+    assert re.fullmatch(pattern, name)
+    (statement,) = [s for s in _policy_statements(translated) if "ssm:GetParameter" in _as_list(s["Action"])]
+    params = {
+        "TwilioAuthTokenParameterName": name,
+        "AWS::Partition": "aws",
+        "AWS::Region": "us-east-1",
+        "AWS::AccountId": "123456789012",
+    }
+    arn = _evaluate(statement["Resource"], params, translated["Conditions"])
+    assert arn == f"arn:aws:ssm:us-east-1:123456789012:{arn_suffix}"
+
+
+@pytest.mark.parametrize("name", ["", "a/b", "/a/", "/a b", "/a//b"])
+def test_parameter_name_pattern_rejects_malformed_names(template: dict[str, Any], name: str) -> None:
+    pattern = template["Parameters"]["TwilioAuthTokenParameterName"]["AllowedPattern"]
+    assert not re.fullmatch(pattern, name)
+
+
+def test_parameters(template: dict[str, Any]) -> None:
+    params = template["Parameters"]
+    assert params["TwilioAuthTokenParameterName"]["Default"] == "/failover-did/twilio-auth-token"
+    assert params["PublicBaseUrl"]["Default"] == ""
+    assert re.fullmatch(params["PublicBaseUrl"]["AllowedPattern"], "https://voice.example.com")
+    assert params["LogLevel"]["Default"] in params["LogLevel"]["AllowedValues"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Tables vs. the PynamoDB models
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_table_env_maps_the_table_variables(template: dict[str, Any]) -> None:
+    expected = {tables.RULES_TABLE_ENV: "RulesTable", tables.CALLS_TABLE_ENV: "CallsTable"}
+    assert schema.table_env(template) == expected
+    assert schema.table_env(template, None) == expected
+    assert schema.local_environment({"RulesTable": "r", "CallsTable": "c"}, template) == {
+        tables.RULES_TABLE_ENV: "r",
+        tables.CALLS_TABLE_ENV: "c",
+    }
+    with pytest.raises(KeyError):
+        schema.table_env(template, "NoSuchFunction")
+
+
+@pytest.mark.parametrize(("model", "env_var"), [(RuleItem, "RULES_TABLE_NAME"), (CallItem, "CALLS_TABLE_NAME")])
+def test_model_keys_match_the_template(template: dict[str, Any], model: type[Model], env_var: str) -> None:
+    logical_id = schema.table_env(template)[env_var]
+    spec = schema.table_specs(template)[logical_id]
+    attributes = model.get_attributes()
+
+    assert model._hash_keyname == spec.hash_key
+    assert model._range_keyname == spec.range_key
+    key_names = {k for k in (spec.hash_key, spec.range_key) if k}
+    assert set(spec.attribute_types) == key_names  # DynamoDB rejects unused attribute definitions
+    for name in key_names:
+        assert attributes[name].attr_type == spec.attribute_types[name], name
+
+    model_schema = model._get_schema()
+
+    def pairs(key_schema: list[Any]) -> set[tuple[str, str]]:
+        return {(k["AttributeName"], k["KeyType"]) for k in key_schema}
+
+    assert pairs(model_schema["key_schema"]) == pairs(spec.create_kwargs["KeySchema"])
+    assert not model_schema["global_secondary_indexes"] and "GlobalSecondaryIndexes" not in spec.create_kwargs
+    assert not model_schema["local_secondary_indexes"] and "LocalSecondaryIndexes" not in spec.create_kwargs
+
+
+def test_ttl_attribute_matches_the_models(template: dict[str, Any]) -> None:
+    specs = schema.table_specs(template)
+    assert specs["RulesTable"].ttl_attribute is None
+    ttl = specs["CallsTable"].ttl_attribute
+    assert ttl == "expires_at"
+    attribute = CallItem.get_attributes()[ttl]
+    assert attribute.attr_type == "N" and not attribute.null  # TTL needs epoch seconds on every item
+
+
+def test_table_properties(template: dict[str, Any]) -> None:
+    rules = template["Resources"]["RulesTable"]["Properties"]
+    calls = template["Resources"]["CallsTable"]["Properties"]
+    for props in (rules, calls):
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert rules["SSESpecification"]["SSEEnabled"] is True
+    assert template["Resources"]["RulesTable"]["DeletionPolicy"] == "Retain"
+
+
+def test_default_table_names_match_the_models_defaults() -> None:
+    assert schema.default_table_name("CallAuditTable") == "failover-did-call-audit"
+    for model, env_var, logical_id in (
+        (RuleItem, tables.RULES_TABLE_ENV, "RulesTable"),
+        (CallItem, tables.CALLS_TABLE_ENV, "CallsTable"),
+    ):
+        assert schema.default_table_name(logical_id) == f"failover-did-{logical_id[:-5].lower()}"
+        if env_var not in os.environ:  # the model then kept its default name
+            assert model.Meta.table_name == schema.default_table_name(logical_id)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Outputs, packaging
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_outputs(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    assert {"VoiceUrl", "ApiBaseUrl", "RulesTableName", "CallsTableName"} <= set(outputs)
+    voice_url = outputs["VoiceUrl"]["Value"]["Fn::Sub"]
+    assert voice_url == "https://${VoiceApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/voice"
+    assert voice_url == outputs["ApiBaseUrl"]["Value"]["Fn::Sub"] + "/voice"
+    assert outputs["RulesTableName"]["Value"] == {"Ref": "RulesTable"}
+    assert outputs["CallsTableName"]["Value"] == {"Ref": "CallsTable"}
+
+
+def _requirement_specs(lines: list[str]) -> dict[str, str]:
+    specs: dict[str, str] = {}
+    for line in lines:
+        line = line.split("#", 1)[0].strip()
+        if line:
+            match = re.fullmatch(r"([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?\s*(.*)", line)
+            assert match, line
+            specs[match.group(1).lower().replace("_", "-")] = match.group(2).replace(" ", "")
+    return specs
+
+
+def test_lambda_requirements_match_pyproject() -> None:
+    lambda_reqs = _requirement_specs((REPO / "functions" / "requirements.txt").read_text().splitlines())
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    project_reqs = _requirement_specs(project)
+    assert set(lambda_reqs) == {"twilio", "aws-lambda-powertools", "pynamodb"}
+    for name, spec in lambda_reqs.items():
+        assert spec == project_reqs[name], name
+
+
+def test_samconfig() -> None:
+    config = tomllib.loads((REPO / "samconfig.toml").read_text())
+    deploy = config["default"]["deploy"]["parameters"]
+    assert deploy["stack_name"] == "failover-did"
+    assert deploy["capabilities"] == "CAPABILITY_IAM"
+    assert deploy["resolve_s3"] is True
+    assert deploy["confirm_changeset"] is True
+    assert "build" in config["default"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The template loader
+# ---------------------------------------------------------------------------------------------------
+
+LOADER_SAMPLE = """
+Resources:
+  R:
+    Type: X
+    Properties:
+      A: !Ref P
+      B: !GetAtt T.Arn
+      C: !GetAtt [T, StreamArn]
+      D: !GetAtt Db.Endpoint.Address
+      E: !Sub "${P}-x"
+      F: !If [Cond, !Join ["", [a, !Ref P]], !Ref "AWS::NoValue"]
+      G: !Select [0, !Split [",", !ImportValue Exported]]
+      H: !FindInMap [M, !Ref "AWS::Region", K]
+      I: !Base64 text
+      J: !GetAZs ""
+      K: !Cidr [10.0.0.0/16, 4, 8]
+Conditions:
+  Cond: !And [!Not [!Equals [!Ref P, ""]], !Or [!Condition Other, !Equals [a, a]]]
+"""
+
+
+def test_loader_turns_short_tags_into_long_form(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(LOADER_SAMPLE)
+    data = schema.load_template(path)
+    props = data["Resources"]["R"]["Properties"]
+    assert props["A"] == {"Ref": "P"}
+    assert props["B"] == {"Fn::GetAtt": ["T", "Arn"]}
+    assert props["C"] == {"Fn::GetAtt": ["T", "StreamArn"]}
+    assert props["D"] == {"Fn::GetAtt": ["Db", "Endpoint.Address"]}
+    assert props["E"] == {"Fn::Sub": "${P}-x"}
+    assert props["F"] == {"Fn::If": ["Cond", {"Fn::Join": ["", ["a", {"Ref": "P"}]]}, {"Ref": "AWS::NoValue"}]}
+    assert props["G"] == {"Fn::Select": [0, {"Fn::Split": [",", {"Fn::ImportValue": "Exported"}]}]}
+    assert props["H"] == {"Fn::FindInMap": ["M", {"Ref": "AWS::Region"}, "K"]}
+    assert props["I"] == {"Fn::Base64": "text"}
+    assert props["J"] == {"Fn::GetAZs": ""}
+    assert props["K"] == {"Fn::Cidr": ["10.0.0.0/16", 4, 8]}
+    assert data["Conditions"]["Cond"] == {
+        "Fn::And": [
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "P"}, ""]}]},
+            {"Fn::Or": [{"Condition": "Other"}, {"Fn::Equals": ["a", "a"]}]},
+        ]
+    }
+
+
+def test_loader_rejects_unknown_tags_and_non_templates(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text("Resources:\n  R: !Bogus x\n")
+    with pytest.raises(yaml.YAMLError, match="Bogus"):
+        schema.load_template(path)
+    path.write_text("just: text\n")
+    with pytest.raises(ValueError, match="Resources"):
+        schema.load_template(path)
+    with pytest.raises(FileNotFoundError, match=schema.TEMPLATE_ENV):
+        schema.load_template(tmp_path / "missing.yaml")
+
+
+def test_template_path_default_and_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(schema.TEMPLATE_ENV, raising=False)
+    assert schema.template_path() == TEMPLATE
+    other = tmp_path / "other.yaml"
+    other.write_text(
+        "Resources:\n  T:\n    Type: AWS::DynamoDB::Table\n    Properties:\n"
+        "      AttributeDefinitions: [{AttributeName: k, AttributeType: N}]\n"
+        "      KeySchema: [{AttributeName: k, KeyType: HASH}]\n"
+        "      BillingMode: PAY_PER_REQUEST\n"
+    )
+    monkeypatch.setenv(schema.TEMPLATE_ENV, str(other))
+    assert schema.template_path() == other
+    assert list(schema.table_specs()) == ["T"]
+
+
+def test_table_specs_keep_only_create_table_keys_and_refuse_intrinsics() -> None:
+    template = {
+        "Resources": {
+            "ItemsTable": {
+                "Type": "AWS::DynamoDB::Table",
+                "Properties": {
+                    "AttributeDefinitions": [
+                        {"AttributeName": "pk", "AttributeType": "S"},
+                        {"AttributeName": "g", "AttributeType": "N"},
+                    ],
+                    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                    "BillingMode": "PAY_PER_REQUEST",
+                    "GlobalSecondaryIndexes": [
+                        {
+                            "IndexName": "by-g",
+                            "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                            "Projection": {"ProjectionType": "KEYS_ONLY"},
+                            "ContributorInsightsSpecification": {"Enabled": True},
+                        }
+                    ],
+                    "TimeToLiveSpecification": {"AttributeName": "ttl", "Enabled": False},
+                },
+            },
+            "SimpleTable": {"Type": "AWS::Serverless::SimpleTable", "Properties": {}},
+            "BadTable": {
+                "Type": "AWS::DynamoDB::Table",
+                "Properties": {
+                    "AttributeDefinitions": [],
+                    "KeySchema": [],
+                    "BillingMode": {"Ref": "Mode"},
+                },
+            },
+        }
+    }
+    with pytest.raises(ValueError, match=r"BadTable.*BillingMode"):
+        schema.table_specs(template)
+    del template["Resources"]["BadTable"]
+    specs = schema.table_specs(template)
+    items = specs["ItemsTable"]
+    assert items.ttl_attribute is None  # declared but disabled
+    assert items.create_kwargs["GlobalSecondaryIndexes"] == [
+        {
+            "IndexName": "by-g",
+            "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }
+    ]
+    simple = specs["SimpleTable"]
+    assert simple.hash_key == "id" and simple.attribute_types == {"id": "S"}
+    assert simple.create_kwargs["BillingMode"] == "PAY_PER_REQUEST"
