@@ -3,11 +3,12 @@ follow each Dial's action URL), and the rules commands against the running stack
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import RunningStack, start_local, stop_local
+from tests.e2e.conftest import CLI, TOKEN, RunningStack, start_local, stop_local
 
 pytestmark = pytest.mark.e2e
 
@@ -137,3 +138,33 @@ def test_local_with_no_rules_file_loads_the_demo(tmp_path: Path) -> None:
         assert reply.dial is not None and reply.dial.targets == ("sip:frontdesk@pbx.example.com",)
     finally:
         stop_local(stack)
+
+
+def test_simulate_command_walks_a_call(local_stack: RunningStack) -> None:
+    env = {**local_stack.env, "TWILIO_AUTH_TOKEN": TOKEN}
+    result = subprocess.run(
+        [CLI, "simulate", "+14155550100", "503", "no-answer", "busy", "--url", local_stack.voice_url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    assert lines[1:] == [
+        "-> dial sip:frontdesk@pbx.example.com for 15 s",
+        "<- 503",
+        "-> dial +14155550111 for 20 s",
+        "<- no-answer",
+        "-> dial sip:oncall@dr.example.net for 30 s",
+        "<- busy",
+        "-> say 'Sorry, nobody can take your call.'; record voicemail; hang up",
+    ]
+    forged = subprocess.run(
+        [CLI, "simulate", "+14155550100", "--url", local_stack.voice_url],
+        env={**env, "TWILIO_AUTH_TOKEN": "wrong"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert forged.returncode == 1 and "HTTP 403" in forged.stdout

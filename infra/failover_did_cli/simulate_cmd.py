@@ -1,0 +1,73 @@
+"""`failover-did simulate`: play one call against a voice webhook the way Twilio would."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from failover_did_cli.callsim import Reply, TwilioSimulator
+
+# What each word makes the simulated Dial report: DialCallStatus, SIP code, bridged
+OUTCOMES: dict[str, tuple[str, int | None, bool | None]] = {
+    "answered": ("completed", None, True),
+    "busy": ("busy", None, None),
+    "no-answer": ("no-answer", None, None),
+    "failed": ("failed", None, None),
+    "canceled": ("canceled", None, None),
+    "voicemail": ("completed", None, False),  # answered by a machine, never bridged (screened tiers)
+}
+
+
+def parse_outcome(word: str) -> tuple[str, int | None, bool | None]:
+    if word in OUTCOMES:
+        return OUTCOMES[word]
+    if word.isdigit() and len(word) == 3 and 300 <= int(word) <= 699:
+        return ("busy" if word in ("486", "600") else "failed", int(word), None)
+    raise click.BadParameter(f"{word!r}: use one of {', '.join(OUTCOMES)} or a SIP code 300-699", param_hint="OUTCOME")
+
+
+def describe(reply: Reply) -> str:
+    if reply.status != 200:
+        return f"HTTP {reply.status}: {reply.body.strip()}"
+    if reply.dial:
+        screen = " (screened: press 1)" if any(reply.dial.screen_urls) else ""
+        return f"dial {', '.join(reply.dial.targets)} for {reply.dial.timeout} s{screen}"
+    parts = [f"say {reply.say!r}"] if reply.say else []
+    if reply.records:
+        parts.append("record voicemail")
+    if reply.hangs_up:
+        parts.append("hang up")
+    return "; ".join(parts) or "nothing more"
+
+
+@click.command()
+@click.argument("number")
+@click.argument("outcomes", nargs=-1)
+@click.option("--url", default="http://127.0.0.1:3000/voice", show_default=True, help="The Voice URL to call.")
+@click.option("--caller", default="+14155550999", show_default=True, help="The caller's number (From).")
+def simulate(number: str, outcomes: tuple[str, ...], url: str, caller: str) -> None:
+    """Call NUMBER through the webhook at --url, ending each dialed leg with the next OUTCOME
+    (answered, busy, no-answer, failed, canceled, voicemail, or a SIP code such as 503).
+    Requests are signed with TWILIO_AUTH_TOKEN, as `failover-did local` prints it."""
+    token = os.environ.get("TWILIO_AUTH_TOKEN")
+    if not token:
+        raise click.UsageError("set TWILIO_AUTH_TOKEN to the token the webhook checks signatures with")
+    plan = [parse_outcome(word) for word in outcomes]
+    call = TwilioSimulator(url, token).call(number, caller)
+    try:
+        reply = call.start()
+    except OSError as error:
+        raise click.ClickException(f"cannot reach {url}: {error}") from error
+    click.echo(f"call {call.sid} from {caller} to {number}")
+    click.echo(f"  -> {describe(reply)}")
+    for word, (status, code, bridged) in zip(outcomes, plan, strict=True):
+        if reply.dial is None:
+            break
+        click.echo(f"  <- {word}")
+        reply = call.dial_ended(status, sip_code=code, bridged=bridged)
+        click.echo(f"  -> {describe(reply)}")
+    if reply.status != 200:
+        raise SystemExit(1)
+    if reply.dial is not None:
+        click.echo("  (still ringing: give more outcomes to go on)")
