@@ -1,0 +1,198 @@
+"""How long `probe_many` takes to judge 1,000 SIP targets, against probing them one by one.
+
+Loopback only. A child process binds a few hundred UDP sockets on 127.0.0.1: a third answer every
+OPTIONS with 200, a third with 503, a third are bound but never answer (the slow case: each costs a full
+timeout). Targets spread over those sockets, several per socket with different user parts. Then:
+
+* all targets at once with `probe_many` (default timeout and concurrency): wall time, count by state;
+* a small sample (same mix) probed sequentially, extrapolated to all targets; the ratio of the two.
+
+Run:  .venv/bin/python benchmarks/probe_many.py  [--targets 1000] [--sockets 300] [--sample 30]
+The goal is every target judged within timeout + 1 s; the exit status is 1 when that is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import multiprocessing
+import random
+import statistics
+import sys
+import time
+from collections import Counter
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
+
+from failover_did.health.probe import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_TIMEOUT,
+    ProbeResult,
+    probe,
+    probe_many,
+)
+
+LOOPBACK = "127.0.0.1"
+ECHOED = ("via", "from", "to", "call-id", "cseq")
+KINDS = ("200 OK", "503 Service Unavailable", None)  # None: bound, silent
+
+
+class Responder(asyncio.DatagramProtocol):
+    """Answer each OPTIONS with `status`, echoing Via/From/To/Call-ID/CSeq like a UAS; or stay silent."""
+
+    def __init__(self, status: str | None) -> None:
+        self.status = status
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str | bytes, int]) -> None:
+        if self.status is None or self.transport is None:
+            return
+        lines = data.decode("utf-8", "replace").split("\r\n")
+        if not lines[0].startswith("OPTIONS "):
+            return
+        echoed = [line for line in lines[1:] if line.partition(":")[0].strip().lower() in ECHOED]
+        echoed = [f"{line};tag=bench" if line.lower().startswith("to:") else line for line in echoed]
+        reply = "\r\n".join([f"SIP/2.0 {self.status}", *echoed, "Content-Length: 0", "", ""])
+        self.transport.sendto(reply.encode(), addr)
+
+
+def serve(sockets_per_kind: int, conn: Connection) -> None:
+    """Child process: bind the sockets, report {kind index: [ports]}, serve until the parent hangs up."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        ports: dict[int, list[int]] = {}
+        transports = []
+        for index, status in enumerate(KINDS):
+            for _ in range(sockets_per_kind):
+                transport, _ = await loop.create_datagram_endpoint(
+                    functools.partial(Responder, status), local_addr=(LOOPBACK, 0)
+                )
+                transports.append(transport)
+                ports.setdefault(index, []).append(transport.get_extra_info("sockname")[1])
+        conn.send(ports)
+        await loop.run_in_executor(None, conn.recv_bytes)  # the parent's "stop" (or EOFError)
+        for transport in transports:
+            transport.close()
+
+    with contextlib.suppress(EOFError):
+        asyncio.run(main())
+
+
+def make_targets(ports: dict[int, list[int]], count: int, seed: int = 7) -> dict[str, str]:
+    """count targets -> the kind each should be, round-robin over kinds, then over each kind's sockets."""
+    expected: dict[str, str] = {}
+    names = {0: "200", 1: "503", 2: "silent"}
+    for i in range(count):
+        kind = i % 3
+        kind_ports = ports[kind]
+        n = i // 3
+        port = kind_ports[n % len(kind_ports)]
+        expected[f"sip:u{n // len(kind_ports)}@{LOOPBACK}:{port}"] = names[kind]
+    items = list(expected.items())
+    random.Random(seed).shuffle(items)
+    return dict(items)
+
+
+def sample_of(expected: dict[str, str], size: int) -> list[str]:
+    """About size targets with the same mix of kinds as the whole."""
+    by_kind: dict[str, list[str]] = {}
+    for target, kind in expected.items():
+        by_kind.setdefault(kind, []).append(target)
+    per_kind = max(1, size // len(by_kind))
+    return [t for targets in by_kind.values() for t in targets[:per_kind]]
+
+
+async def run(args: argparse.Namespace, expected: dict[str, str]) -> int:
+    targets = list(expected)
+    await probe_many(targets[:3], timeout=0.5)  # warm up (imports, first sockets)
+
+    started = time.perf_counter()
+    results = await probe_many(targets, timeout=args.timeout, concurrency=args.concurrency)
+    wall = time.perf_counter() - started
+
+    sample = sample_of(expected, args.sample)
+    started = time.perf_counter()
+    for target in sample:
+        await probe(target, timeout=args.timeout)
+    sequential = time.perf_counter() - started
+    extrapolated = sequential / len(sample) * len(targets)
+
+    report(args, expected, results, wall, sample, sequential, extrapolated)
+    goal = args.timeout + 1.0
+    wanted = {target: "timeout" if kind == "silent" else kind for target, kind in expected.items()}
+    wrong = sum(1 for target, result in results.items() if result.reason != wanted[target])
+    print(f"goal (all judged in <= timeout + 1 s = {goal:.1f} s): {'met' if wall <= goal else 'MISSED'}")
+    print(f"results that differ from the socket's behaviour: {wrong}")
+    return 0 if wall <= goal and wrong == 0 else 1
+
+
+def report(
+    args: argparse.Namespace,
+    expected: dict[str, str],
+    results: dict[str, ProbeResult],
+    wall: float,
+    sample: list[str],
+    sequential: float,
+    extrapolated: float,
+) -> None:
+    sockets = len({t.rsplit(":", 1)[1] for t in expected})
+    mix = Counter(expected.values())
+    print(f"python {sys.version.split()[0]}, loopback UDP, timeout {args.timeout} s, ", end="")
+    print(f"concurrency {args.concurrency}")
+    kinds = ", ".join(f"{kind}: {n}" for kind, n in sorted(mix.items()))
+    print(f"targets: {len(expected)} on {sockets} sockets ({kinds})")
+    print(f"probe_many, all targets:   {wall:7.3f} s wall")
+    states = Counter(r.state.value for r in results.values())
+    reasons = Counter(r.reason for r in results.values())
+    print(f"  by state:  {', '.join(f'{k} {v}' for k, v in sorted(states.items()))}")
+    print(f"  by reason: {', '.join(f'{k} {v}' for k, v in sorted(reasons.items()))}")
+    rtts = sorted(r.rtt_ms for r in results.values() if r.rtt_ms is not None)
+    if rtts:
+        p95 = rtts[int(0.95 * (len(rtts) - 1))]
+        median = statistics.median(rtts)
+        print(f"  rtt of answers: median {median:.2f} ms, p95 {p95:.2f} ms, max {rtts[-1]:.2f} ms")
+    print(f"one by one, sample of {len(sample)}: {sequential:7.3f} s wall")
+    print(f"  extrapolated to {len(expected)} targets: {extrapolated:.1f} s")
+    print(f"speed-up of probe_many over one by one: {extrapolated / wall:.0f}x")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--targets", type=int, default=1000, help="how many targets (max 5000)")
+    parser.add_argument("--sockets", type=int, default=300, help="UDP sockets in all, a third of each kind")
+    parser.add_argument("--sample", type=int, default=30, help="targets probed one by one")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
+    args = parser.parse_args()
+    if not 3 <= args.targets <= 5000 or not 3 <= args.sockets <= 900 or not 3 <= args.sample <= 90:
+        parser.error("keep it bounded: 3-5000 targets, 3-900 sockets, 3-90 sampled")
+
+    parent, child = multiprocessing.Pipe()
+    server = multiprocessing.Process(target=serve, args=(args.sockets // 3, child), daemon=True)
+    server.start()
+    child.close()
+    try:
+        if not parent.poll(30):
+            raise SystemExit("the responder process did not start")
+        ports: dict[int, list[int]] = parent.recv()
+        expected = make_targets(ports, args.targets)
+        return asyncio.run(run(args, expected))
+    finally:
+        parent.send_bytes(b"stop")
+        parent.close()
+        server.join(timeout=5)
+        if server.is_alive():
+            server.terminate()
+            server.join(timeout=5)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
