@@ -132,6 +132,18 @@ def next_step(rule: Rule, index: int, hop: int, outcome: DialOutcome, health: He
     return DialTier(index=next_index, tier=next_tier, reason=trigger, hop=hop + 1)
 
 
+def live_failure_reason(outcome: DialOutcome) -> str | None:
+    """Whether a live call's failure says the destination itself is unwell (counted as a failed probe,
+    as Kamailio's dispatcher does): a 5xx or 408, or a transport failure with no SIP answer at all.
+    Busy, declined (6xx) and not-found answers come from a working destination."""
+    code = outcome.sip_code
+    if code is not None and (code == 408 or 500 <= code <= 599):
+        return str(code)
+    if code is None and outcome.status == "failed":
+        return "failed"
+    return None
+
+
 def describe(outcome: DialOutcome) -> str:
     text = outcome.status or "unknown"
     return f"{text} (SIP {outcome.sip_code})" if outcome.sip_code else text

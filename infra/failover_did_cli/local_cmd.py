@@ -29,9 +29,22 @@ def echo_now(line: str) -> None:
     help="Rules file loaded at start  [default: the bundled demo rules]",
 )
 @click.option("--public-url", help="The https URL Twilio reaches this through (a tunnel), used to check signatures.")
+@click.option(
+    "--health-interval",
+    type=click.FloatRange(min=0.2),
+    default=60.0,
+    show_default=True,
+    help="Seconds between health checks of the rules' destinations.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Also print the Lambda's JSON logs and metrics.")
 def local(
-    port: int, host: str, aws_port: int | None, rules_path: Path | None, public_url: str | None, verbose: bool
+    port: int,
+    host: str,
+    aws_port: int | None,
+    rules_path: Path | None,
+    public_url: str | None,
+    health_interval: float,
+    verbose: bool,
 ) -> None:
     """Run the voice webhook and its AWS emulation (moto) in this process."""
     from failover_did_cli.rules_cmd import SYMBOL, apply_file
@@ -42,6 +55,7 @@ def local(
         aws_port=aws_port,
         public_url=public_url,
         verbose=verbose,
+        health_interval=health_interval,
         echo=echo_now,
     )
     try:
@@ -67,6 +81,7 @@ failover-did local is running (Ctrl-C stops it)
   Voice URL      {stack.voice_url}   (POST, Twilio-signed)
   Auth token     {stack.token}   ({token_note})
   Rules          {rules_file}: {len(loaded)} number(s) {", ".join(loaded)}
+  Health checks  every {health_interval:g} s (SIP OPTIONS / HTTP; a dead tier is skipped)
   AWS emulation  {stack.aws_endpoint}   (moto; tables {", ".join(sorted(stack.table_names.values()))})
 
   Other commands against this stack:   export {LOCAL_ENV}={stack.aws_endpoint}
@@ -83,6 +98,7 @@ failover-did local is running (Ctrl-C stops it)
         if change.action not in ("added", "changed", "unchanged"):
             click.echo(f"  {SYMBOL[change.action]} {change.number} {change.action}")
     sys.stdout.flush()
+    stack.start_health_checks()
     try:
         stack.serve_forever()
     except KeyboardInterrupt:

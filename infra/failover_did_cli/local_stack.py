@@ -43,12 +43,17 @@ class LocalStack:
     rules_path: Path | None = None
     public_url: str | None = None
     verbose: bool = False
+    health_interval: float = 60.0
     echo: Echo = print
     token: str = ""
     token_generated: bool = False
     table_names: dict[str, str] = field(default_factory=dict)
     _moto: Any = None
     _http: ThreadingHTTPServer | None = None
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    # Powertools keeps the current event and the pending metrics in module-level singletons, as one
+    # Lambda container does: webhook invocations and checker writes take turns under this lock.
+    invoke_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def aws_endpoint(self) -> str:
@@ -103,7 +108,36 @@ class LocalStack:
         thread.start()
         return thread
 
+    def start_health_checks(self) -> threading.Thread:
+        """Run the health checker now and then every `health_interval` seconds, against the same tables."""
+        thread = threading.Thread(target=self._health_loop, name="local-health", daemon=True)
+        thread.start()
+        return thread
+
+    def _health_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.check_health_once()
+            except Exception as error:  # keep checking; say what went wrong
+                self.echo(f"{time.strftime('%H:%M:%S')} health check failed: {error}")
+            self._stopping.wait(self.health_interval)
+
+    def check_health_once(self) -> None:
+        from datetime import UTC, datetime
+
+        from failover_did.health import checker
+        from failover_did.store import rules_store
+
+        plan = checker.probe_plan(stored.rule for stored in rules_store.all_rules())
+        results = checker.probe_targets(plan)  # outside the lock: probing takes up to a probe timeout
+        with self.invoke_lock:
+            report = checker.record_results(plan, results, datetime.now(UTC))
+        for change in report.transitions:
+            uses = ", ".join(f"{u.number} {u.tier_name}" for u in plan.get(change.target, []))
+            self.echo(f"{time.strftime('%H:%M:%S')} health: {change.target} {change.kind} ({change.reason}) - {uses}")
+
     def stop(self) -> None:
+        self._stopping.set()
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
@@ -112,10 +146,6 @@ class LocalStack:
 
 
 def _handler_class(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
-    # Powertools' resolver keeps the current event on a module-level app, as one Lambda container
-    # does: requests take turns, like invocations of a single warm container.
-    invoke_lock = threading.Lock()
-
     class Handler(BaseHTTPRequestHandler):
         server_version = "failover-did-local"
         protocol_version = "HTTP/1.1"
@@ -144,7 +174,7 @@ def _handler_class(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
             from failover_did.webhook.app import handler
 
             started = time.perf_counter()
-            with invoke_lock:
+            with stack.invoke_lock:
                 result = handler(event, LambdaContext())
             elapsed_ms = (time.perf_counter() - started) * 1000
             status = int(result.get("statusCode", 200))

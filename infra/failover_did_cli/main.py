@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from failover_did_cli import local_cmd, probe_cmd, rules_cmd, simulate_cmd
+from failover_did_cli import local_cmd, probe_cmd, rules_cmd, simulate_cmd, twilio_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,3 +16,4 @@ cli.add_command(rules_cmd.rules)
 cli.add_command(local_cmd.local)
 cli.add_command(probe_cmd.probe)
 cli.add_command(simulate_cmd.simulate)
+cli.add_command(twilio_cmd.twilio)

@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from failover_did_cli.args import NUMBER
 from failover_did_cli.env import LOCAL_ENV, use_local_stack_if_set
 
 if TYPE_CHECKING:
@@ -46,16 +47,6 @@ def apply_file(path: Path, *, prune: bool = False) -> list[Change]:
         stored = {item.rule.number for item in rules_store.all_rules()}
         rules = read_rules(path, known_numbers=stored)
         return rules_store.apply_rules(rules, prune=prune)
-
-
-def normalized_number(value: str) -> str:
-    from failover_did.rules.targets import TargetError, normalize_target
-
-    candidate = value if value.startswith("+") else f"+{value}"
-    try:
-        return normalize_target(candidate)
-    except TargetError as error:
-        raise click.BadParameter(f"{value!r}: {error}", param_hint="NUMBER") from None
 
 
 @contextmanager
@@ -133,13 +124,12 @@ def list_rules() -> None:
 
 
 @rules.command()
-@click.argument("number")
+@click.argument("number", type=NUMBER)
 def show(number: str) -> None:
     """Print NUMBER's rule in the rules-file format."""
     from failover_did.rules.validate import rules_to_yaml
     from failover_did.store import rules_store
 
-    number = normalized_number(number)
     item = with_store(lambda: rules_store.get_stored(number))
     if item is None:
         raise click.ClickException(f"no rule for {number}")
@@ -149,12 +139,11 @@ def show(number: str) -> None:
 
 
 @rules.command()
-@click.argument("number")
+@click.argument("number", type=NUMBER)
 def delete(number: str) -> None:
     """Delete NUMBER's rule (calls to it then hear a short message)."""
     from failover_did.store import rules_store
 
-    number = normalized_number(number)
     if not with_store(lambda: rules_store.delete_rule(number)):
         raise click.ClickException(f"no rule for {number}")
     click.echo(f"- {number} deleted")

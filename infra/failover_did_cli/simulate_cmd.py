@@ -6,6 +6,7 @@ import os
 
 import click
 
+from failover_did_cli.args import NUMBER
 from failover_did_cli.callsim import Reply, TwilioSimulator
 
 # What each word makes the simulated Dial report: DialCallStatus, SIP code, bridged
@@ -42,7 +43,7 @@ def describe(reply: Reply) -> str:
 
 
 @click.command()
-@click.argument("number")
+@click.argument("number", type=NUMBER)
 @click.argument("outcomes", nargs=-1)
 @click.option("--url", default="http://127.0.0.1:3000/voice", show_default=True, help="The Voice URL to call.")
 @click.option("--caller", default="+14155550999", show_default=True, help="The caller's number (From).")

@@ -21,6 +21,7 @@ def aws() -> Iterator[Any]:
         from failover_did.webhook import app
 
         app.rules.clear()
+        app.health.clear()
         yield client
 
 

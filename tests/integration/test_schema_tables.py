@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from failover_did.store.tables import CallItem, RuleItem
+from failover_did.store.tables import CallItem, EventItem, HealthItem, RuleItem
 from failover_did_cli import schema
 
 
@@ -22,7 +22,7 @@ def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
         monkeypatch.delenv(var, raising=False)
     # The models cache a connection; make them open a fresh one inside the mock.
-    for model in (RuleItem, CallItem):
+    for model in (RuleItem, CallItem, HealthItem, EventItem):
         monkeypatch.setattr(model, "_connection", None)
     with mock_aws():
         yield boto3.client("dynamodb", region_name="us-east-1")
@@ -34,7 +34,12 @@ def _key_pairs(key_schema: list[dict[str, str]]) -> set[tuple[str, str]]:
 
 def test_create_tables_matches_the_template(dynamodb: Any) -> None:
     names = schema.create_tables(dynamodb)
-    assert names == {"RulesTable": "failover-did-rules", "CallsTable": "failover-did-calls"}
+    assert names == {
+        "RulesTable": "failover-did-rules",
+        "CallsTable": "failover-did-calls",
+        "HealthTable": "failover-did-health",
+        "EventsTable": "failover-did-events",
+    }
     specs = schema.table_specs()
     for logical_id, table_name in names.items():
         table = dynamodb.describe_table(TableName=table_name)["Table"]
@@ -64,8 +69,18 @@ def test_create_tables_is_idempotent(dynamodb: Any) -> None:
 
 def test_create_tables_with_custom_names_and_local_environment(dynamodb: Any) -> None:
     names = schema.create_tables(dynamodb, {"RulesTable": "t-rules", "CallsTable": "t-calls"})
-    assert sorted(dynamodb.list_tables()["TableNames"]) == ["t-calls", "t-rules"]
-    assert schema.local_environment(names) == {"RULES_TABLE_NAME": "t-rules", "CALLS_TABLE_NAME": "t-calls"}
+    assert sorted(dynamodb.list_tables()["TableNames"]) == [
+        "failover-did-events",
+        "failover-did-health",
+        "t-calls",
+        "t-rules",
+    ]
+    assert schema.local_environment(names) == {
+        "RULES_TABLE_NAME": "t-rules",
+        "CALLS_TABLE_NAME": "t-calls",
+        "HEALTH_TABLE_NAME": "failover-did-health",
+        "EVENTS_TABLE_NAME": "failover-did-events",
+    }
 
 
 def test_create_tables_restores_a_missing_ttl(dynamodb: Any) -> None:

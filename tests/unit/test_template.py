@@ -19,7 +19,7 @@ from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
 from failover_did.store import tables
-from failover_did.store.tables import CallItem, RuleItem
+from failover_did.store.tables import CallItem, EventItem, HealthItem, RuleItem
 from failover_did_cli import schema
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,6 +28,10 @@ TEMPLATE = REPO / "template.yaml"
 EXPECTED_ENV = {
     "RULES_TABLE_NAME": {"Ref": "RulesTable"},
     "CALLS_TABLE_NAME": {"Ref": "CallsTable"},
+    "HEALTH_TABLE_NAME": {"Ref": "HealthTable"},
+    "EVENTS_TABLE_NAME": {"Ref": "EventsTable"},
+    "HEALTH_DOWN_AFTER": {"Ref": "HealthDownAfter"},
+    "HEALTH_UP_AFTER": {"Ref": "HealthUpAfter"},
     "TWILIO_AUTH_TOKEN_PARAM": {"Ref": "TwilioAuthTokenParameterName"},
     "PUBLIC_BASE_URL": {"Ref": "PublicBaseUrl"},
     "POWERTOOLS_SERVICE_NAME": "failover-did",
@@ -132,8 +136,8 @@ def test_no_secret_in_the_environment(translated: dict[str, Any]) -> None:
             assert params[value["Ref"]]["Default"].startswith("/"), name
 
 
-def _policy_statements(translated: dict[str, Any]) -> list[dict[str, Any]]:
-    role_id = translated["Resources"]["VoiceFunction"]["Properties"]["Role"]["Fn::GetAtt"][0]
+def _policy_statements(translated: dict[str, Any], function: str = "VoiceFunction") -> list[dict[str, Any]]:
+    role_id = translated["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0]
     role = translated["Resources"][role_id]["Properties"]
     assert all(arn.endswith(":policy/service-role/AWSLambdaBasicExecutionRole") for arn in _arns(role))
     return [s for policy in role.get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
@@ -161,18 +165,43 @@ def test_policies_name_only_specific_resources(translated: dict[str, Any]) -> No
             assert "*" not in repr(resource), f"wildcard resource for {actions}: {resource}"
 
 
-def test_policies_grant_exactly_what_the_webhook_needs(translated: dict[str, Any]) -> None:
-    grants: dict[str, list[Any]] = {}
-    for statement in _policy_statements(translated):
+def _grants(translated: dict[str, Any], function: str) -> dict[str, list[str]]:
+    grants: dict[str, list[str]] = {}
+    for statement in _policy_statements(translated, function):
         for action in _as_list(statement["Action"]):
-            grants.setdefault(action, []).extend(_as_list(statement["Resource"]))
-    assert set(grants) == {"dynamodb:GetItem", "dynamodb:PutItem", "ssm:GetParameter"}
-    assert sorted(map(repr, grants["dynamodb:GetItem"])) == sorted(
-        repr({"Fn::GetAtt": [t, "Arn"]}) for t in ("RulesTable", "CallsTable")
-    )
-    assert grants["dynamodb:PutItem"] == [{"Fn::GetAtt": ["CallsTable", "Arn"]}]
-    (ssm_resource,) = grants["ssm:GetParameter"]
-    assert "TwilioAuthTokenParameterName" in repr(ssm_resource)
+            grants.setdefault(action, []).extend(
+                r["Fn::GetAtt"][0] if isinstance(r, dict) and "Fn::GetAtt" in r else repr(r)
+                for r in _as_list(statement["Resource"])
+            )
+    return {action: sorted(resources) for action, resources in grants.items()}
+
+
+def test_policies_grant_exactly_what_the_webhook_needs(translated: dict[str, Any]) -> None:
+    grants = _grants(translated, "VoiceFunction")
+    ssm = grants.pop("ssm:GetParameter")
+    assert grants == {
+        "dynamodb:GetItem": ["CallsTable", "HealthTable", "RulesTable"],
+        "dynamodb:PutItem": ["CallsTable", "EventsTable", "HealthTable"],
+        "dynamodb:BatchGetItem": ["HealthTable"],
+    }
+    (ssm_resource,) = ssm
+    assert "TwilioAuthTokenParameterName" in ssm_resource
+
+
+def test_policies_grant_exactly_what_the_health_checker_needs(translated: dict[str, Any]) -> None:
+    assert _grants(translated, "HealthCheckFunction") == {
+        "dynamodb:Scan": ["RulesTable"],
+        "dynamodb:GetItem": ["HealthTable"],
+        "dynamodb:PutItem": ["EventsTable", "HealthTable"],
+    }
+
+
+def test_health_checker_runs_on_its_schedule(template: dict[str, Any]) -> None:
+    function = template["Resources"]["HealthCheckFunction"]["Properties"]
+    assert function["Handler"] == "failover_did.health.checker.handler"
+    (event,) = function["Events"].values()
+    assert event["Type"] == "Schedule" and event["Properties"]["Schedule"] == {"Ref": "HealthCheckSchedule"}
+    assert template["Parameters"]["HealthCheckSchedule"]["Default"] == "rate(1 minute)"
 
 
 def _evaluate(node: Any, params: dict[str, str], conditions: dict[str, Any]) -> Any:
@@ -243,9 +272,17 @@ def test_parameters(template: dict[str, Any]) -> None:
 
 
 def test_table_env_maps_the_table_variables(template: dict[str, Any]) -> None:
-    expected = {tables.RULES_TABLE_ENV: "RulesTable", tables.CALLS_TABLE_ENV: "CallsTable"}
+    expected = {
+        tables.RULES_TABLE_ENV: "RulesTable",
+        tables.CALLS_TABLE_ENV: "CallsTable",
+        tables.HEALTH_TABLE_ENV: "HealthTable",
+        tables.EVENTS_TABLE_ENV: "EventsTable",
+    }
     assert schema.table_env(template) == expected
     assert schema.table_env(template, None) == expected
+    assert schema.table_env(template, "HealthCheckFunction") == {
+        k: v for k, v in expected.items() if k != tables.CALLS_TABLE_ENV
+    }
     assert schema.local_environment({"RulesTable": "r", "CallsTable": "c"}, template) == {
         tables.RULES_TABLE_ENV: "r",
         tables.CALLS_TABLE_ENV: "c",
@@ -254,7 +291,15 @@ def test_table_env_maps_the_table_variables(template: dict[str, Any]) -> None:
         schema.table_env(template, "NoSuchFunction")
 
 
-@pytest.mark.parametrize(("model", "env_var"), [(RuleItem, "RULES_TABLE_NAME"), (CallItem, "CALLS_TABLE_NAME")])
+@pytest.mark.parametrize(
+    ("model", "env_var"),
+    [
+        (RuleItem, "RULES_TABLE_NAME"),
+        (CallItem, "CALLS_TABLE_NAME"),
+        (HealthItem, "HEALTH_TABLE_NAME"),
+        (EventItem, "EVENTS_TABLE_NAME"),
+    ],
+)
 def test_model_keys_match_the_template(template: dict[str, Any], model: type[Model], env_var: str) -> None:
     logical_id = schema.table_env(template)[env_var]
     spec = schema.table_specs(template)[logical_id]

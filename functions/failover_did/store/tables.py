@@ -17,6 +17,8 @@ from pynamodb.models import Model
 
 RULES_TABLE_ENV = "RULES_TABLE_NAME"
 CALLS_TABLE_ENV = "CALLS_TABLE_NAME"
+HEALTH_TABLE_ENV = "HEALTH_TABLE_NAME"
+EVENTS_TABLE_ENV = "EVENTS_TABLE_NAME"
 
 
 def _region() -> str:
@@ -51,4 +53,44 @@ class CallItem(Model):
 
     call_sid = UnicodeAttribute(hash_key=True)
     item = UnicodeAttribute(range_key=True)
+    expires_at = NumberAttribute()
+
+
+class HealthItem(Model):
+    """A probed destination's state with its hysteresis counters; `version` makes every write conditional,
+    so overlapping checker runs and live calls never overwrite each other's counts."""
+
+    class Meta:
+        table_name = os.environ.get(HEALTH_TABLE_ENV, "failover-did-health")
+        region = _region()
+        max_retry_attempts = 1
+        connect_timeout_seconds = 1
+        read_timeout_seconds = 1
+
+    target = UnicodeAttribute(hash_key=True)
+    state = UnicodeAttribute(default="unknown")
+    failures = NumberAttribute(default=0)
+    successes = NumberAttribute(default=0)
+    reason = UnicodeAttribute(default="")
+    checked_at = UnicodeAttribute(default="")
+    since = UnicodeAttribute(default="")
+    passive_key = UnicodeAttribute(null=True)  # the last live call counted, so a retried webhook counts once
+    version = VersionAttribute()
+
+
+class EventItem(Model):
+    """The event log: what happened to a number (failover, destination unreachable/recovered, rule changed).
+    The sort key starts with the ISO time, so a number's events read in order."""
+
+    class Meta:
+        table_name = os.environ.get(EVENTS_TABLE_ENV, "failover-did-events")
+        region = _region()
+        max_retry_attempts = 1
+        connect_timeout_seconds = 1
+        read_timeout_seconds = 1
+
+    number = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)  # "<ISO time>#<event id>"
+    kind = UnicodeAttribute()
+    detail = JSONAttribute()
     expires_at = NumberAttribute()

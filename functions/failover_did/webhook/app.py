@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl
 
@@ -18,9 +19,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from failover_did import metric_names as m
 from failover_did import twiml
+from failover_did.health import transitions
 from failover_did.observability import logger, metrics
-from failover_did.routing import DialOutcome, DialTier, Finish, Step, Stop, first_step, next_step
+from failover_did.routing import DialOutcome, DialTier, Finish, Step, Stop, first_step, next_step, probe_target
+from failover_did.rules.model import Rule
 from failover_did.store import calls
+from failover_did.store.health_store import HealthReader
 from failover_did.store.rules_store import Lookup, RuleReader, StoreUnavailable
 from failover_did.webhook.signature import TokenSource, TokenUnavailable, is_valid, public_base, signed_url
 
@@ -30,6 +34,7 @@ XML = "application/xml"
 
 app = APIGatewayHttpResolver()
 rules = RuleReader()
+health = HealthReader()
 tokens = TokenSource()
 
 
@@ -93,6 +98,12 @@ def number_rule() -> Lookup:
     return lookup
 
 
+def tier_health(rule: Rule) -> dict[str, str]:
+    """The known state of the rule's probed tiers (cached a few seconds); unprobed tiers are absent."""
+    probed = [probe_target(t) for t in rule.tiers if t.health or t.is_sip]
+    return health.states(probed) if probed else {}
+
+
 def reply(document: str) -> Response[str]:
     return Response(status_code=200, content_type=XML, body=document)
 
@@ -124,7 +135,7 @@ def incoming_call() -> Response[str]:
     if lookup.rule is None:
         metrics.add_metric(name=m.UNKNOWN_NUMBER, unit=MetricUnit.Count, value=1)
         return reply(twiml.say_and_hang_up(twiml.UNKNOWN_NUMBER_SAY))
-    return respond(first_step(lookup.rule))
+    return respond(first_step(lookup.rule, tier_health(lookup.rule)))
 
 
 @app.post("/voice/action")
@@ -138,7 +149,9 @@ def dial_ended() -> Response[str]:
     tier = rule.tiers[index] if index < len(rule.tiers) else None
     if tier is not None and tier.screen and outcome.bridged is None and outcome.status in ("completed", "answered"):
         outcome = DialOutcome.from_params(p, screen_accepted=calls.screen_accepted(p.get("CallSid", ""), index))
-    return respond(next_step(rule, index, hop, outcome))
+    step = next_step(rule, index, hop, outcome, tier_health(rule))
+    transitions.count_live_failure(rule, index, outcome, p.get("CallSid", ""), datetime.now(UTC))
+    return respond(step)
 
 
 @app.post("/voice/screen")

@@ -1,0 +1,60 @@
+"""The event log: per-number records of what happened, kept for EVENT_RETENTION_DAYS (DynamoDB TTL)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pynamodb.exceptions import PutError
+
+from failover_did.store.tables import EventItem
+
+RETENTION_ENV = "EVENT_RETENTION_DAYS"
+DEFAULT_RETENTION_DAYS = 90
+
+
+@dataclass(frozen=True)
+class Event:
+    number: str
+    at: str  # ISO time, UTC
+    kind: str  # failover | unreachable | recovered | rule-changed
+    detail: dict[str, Any]
+
+
+def iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def record(number: str, kind: str, at: datetime, detail: dict[str, Any], event_id: str) -> bool:
+    """Write an event once: the same `event_id` at the same time (a retry) is not written twice.
+    Returns False when it was already there."""
+    days = int(os.environ.get(RETENTION_ENV) or DEFAULT_RETENTION_DAYS)
+    item = EventItem(
+        number,
+        f"{iso(at)}#{event_id}",
+        kind=kind,
+        detail=detail,
+        expires_at=int((at + timedelta(days=days)).timestamp()),
+    )
+    try:
+        item.save(condition=EventItem.sk.does_not_exist())
+    except PutError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def events_of(number: str, since: datetime | None = None) -> Iterator[Event]:
+    condition = EventItem.sk >= iso(since) if since else None
+    for item in EventItem.query(number, range_key_condition=condition):
+        yield Event(item.number, item.sk.split("#", 1)[0], item.kind, dict(item.detail))
+
+
+def all_events(since: datetime | None = None) -> Iterator[Event]:
+    condition = EventItem.sk >= iso(since) if since else None
+    for item in EventItem.scan(filter_condition=condition):
+        yield Event(item.number, item.sk.split("#", 1)[0], item.kind, dict(item.detail))
