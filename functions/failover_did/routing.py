@@ -12,6 +12,9 @@ from failover_did.rules.model import MAX_FAILOVER_TIERS, Final, Rule, Tier
 MAX_HOPS = MAX_FAILOVER_TIERS + 1
 
 DOWN = "down"
+# `failover-did drill` calls: real webhooks, but no real destination was dialed, so they neither count
+# as health checks nor against a number's monthly failover budget.
+DRILL_CALL_PREFIX = "CAdrill"
 Health = Mapping[str, str]  # probe target -> "up" | "degraded" | "down"; a missing target is not probed
 
 _STATUS_TRIGGER = {"busy": "busy", "no-answer": "timeout", "failed": "failed"}
@@ -142,6 +145,10 @@ def live_failure_reason(outcome: DialOutcome) -> str | None:
     if code is None and outcome.status == "failed":
         return "failed"
     return None
+
+
+def is_drill(call_sid: str) -> bool:
+    return call_sid.startswith(DRILL_CALL_PREFIX)
 
 
 def describe(outcome: DialOutcome) -> str:

@@ -1,12 +1,43 @@
-"""Pointing the commands at the local stack: one variable, FAILOVER_DID_LOCAL, stands for the AWS
-endpoint, region and throwaway credentials that boto3 and PynamoDB read."""
+"""Pointing the commands at a stack with one variable:
+
+- FAILOVER_DID_LOCAL (the local stack's AWS endpoint) stands for the endpoint, region and throwaway
+  credentials that boto3 and PynamoDB read, and for the local fallback bucket;
+- FAILOVER_DID_STACK (a deployed CloudFormation stack's name) stands for the table names and the
+  fallback bucket that the stack's outputs give, with the ordinary AWS configuration.
+
+Both must be applied before anything imports the store, whose table names are read at import time.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import click
 
 LOCAL_ENV = "FAILOVER_DID_LOCAL"
+STACK_ENV = "FAILOVER_DID_STACK"
 REGION = "us-east-1"
+
+FALLBACK_BUCKET_ENV = "FALLBACK_BUCKET"
+FALLBACK_BASE_URL_ENV = "FALLBACK_BASE_URL"
+LOCAL_FALLBACK_BUCKET = "failover-did-fallback"
+FALLBACK_PREFIX = "fallback/"
+"""Every published fallback document's key starts with this (the template's bucket policy lets anyone GET
+`fallback/*` and nothing else); the fallback base URL ends with it."""
+
+STACK_OUTPUT_ENV: dict[str, str] = {
+    "RulesTableName": "RULES_TABLE_NAME",
+    "CallsTableName": "CALLS_TABLE_NAME",
+    "HealthTableName": "HEALTH_TABLE_NAME",
+    "EventsTableName": "EVENTS_TABLE_NAME",
+    "FallbackBucketName": FALLBACK_BUCKET_ENV,
+    "FallbackBaseUrl": FALLBACK_BASE_URL_ENV,
+}
+"""Stack output -> the environment variable it sets (an already set variable wins)."""
+
+_stack_outputs: dict[str, dict[str, str]] = {}
 
 
 def local_aws_environment(endpoint: str) -> dict[str, str]:
@@ -19,12 +50,84 @@ def local_aws_environment(endpoint: str) -> dict[str, str]:
     }
 
 
+def local_fallback_environment(endpoint: str, bucket: str = LOCAL_FALLBACK_BUCKET) -> dict[str, str]:
+    """The local stack's fallback bucket, and its objects' base URL in moto's path style."""
+    return {
+        FALLBACK_BUCKET_ENV: bucket,
+        FALLBACK_BASE_URL_ENV: f"{endpoint.rstrip('/')}/{bucket}/{FALLBACK_PREFIX}",
+    }
+
+
 def use_local_stack_if_set() -> str | None:
     """Before anything imports the store: aim boto3/PynamoDB at the local stack if FAILOVER_DID_LOCAL
-    names one. Returns the endpoint, or None to use the ordinary AWS configuration."""
+    names one (and default the fallback bucket to the local stack's). Returns the endpoint, or None to
+    use the ordinary AWS configuration."""
     endpoint = os.environ.get(LOCAL_ENV, "").strip()
     if endpoint:
         os.environ.update(local_aws_environment(endpoint))
         for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
             os.environ.pop(key, None)
+        for key, value in local_fallback_environment(endpoint).items():
+            os.environ.setdefault(key, value)
     return endpoint or None
+
+
+def use_stack_if_set(client_factory: Callable[[], Any] | None = None) -> str | None:
+    """Before anything imports the store: if FAILOVER_DID_STACK names a deployed stack, read its outputs
+    (once per process) and set the table and fallback variables from them; a variable already set wins.
+    Returns the stack name, or None. FAILOVER_DID_LOCAL, when also set, wins (with a warning): a command
+    meant for the local stack never writes to a deployed one by accident."""
+    stack = os.environ.get(STACK_ENV, "").strip()
+    if not stack:
+        return None
+    if os.environ.get(LOCAL_ENV, "").strip():
+        click.echo(f"warning: {LOCAL_ENV} and {STACK_ENV} are both set; using the local stack", err=True)
+        return None
+    for output, variable in STACK_OUTPUT_ENV.items():
+        value = stack_outputs(stack, client_factory).get(output)
+        if value:
+            os.environ.setdefault(variable, value)
+    return stack
+
+
+def stack_outputs(stack: str, client_factory: Callable[[], Any] | None = None) -> Mapping[str, str]:
+    """The outputs of a deployed stack (OutputKey -> OutputValue), read once per process."""
+    if stack in _stack_outputs:
+        return _stack_outputs[stack]
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        if client_factory is None:
+            import boto3
+
+            client = boto3.client("cloudformation")
+        else:
+            client = client_factory()
+        stacks = client.describe_stacks(StackName=stack)["Stacks"]
+    except ClientError as error:
+        message = error.response.get("Error", {}).get("Message", str(error))
+        raise click.ClickException(f"cannot read stack {stack!r} ({STACK_ENV}): {message}") from error
+    except BotoCoreError as error:
+        raise click.ClickException(f"cannot read stack {stack!r} ({STACK_ENV}): {error}") from error
+    outputs = {
+        str(o["OutputKey"]): str(o["OutputValue"])
+        for o in (stacks[0].get("Outputs", []) if stacks else [])
+        if o.get("OutputKey") and o.get("OutputValue")
+    }
+    _stack_outputs[stack] = outputs
+    return outputs
+
+
+def current_stack_outputs() -> Mapping[str, str]:
+    """The outputs of the stack FAILOVER_DID_STACK names (empty when it is unset or the local stack wins)."""
+    stack = os.environ.get(STACK_ENV, "").strip()
+    if not stack or os.environ.get(LOCAL_ENV, "").strip():
+        return {}
+    return stack_outputs(stack)
+
+
+def configure_aws() -> None:
+    """What every command that reads or writes the tables calls first: the local stack
+    (FAILOVER_DID_LOCAL) or a deployed stack's outputs (FAILOVER_DID_STACK), else plain AWS settings."""
+    use_local_stack_if_set()
+    use_stack_if_set()

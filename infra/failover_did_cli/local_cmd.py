@@ -47,7 +47,7 @@ def local(
     verbose: bool,
 ) -> None:
     """Run the voice webhook and its AWS emulation (moto) in this process."""
-    from failover_did_cli.rules_cmd import SYMBOL, apply_file
+    from failover_did_cli.rules_cmd import SYMBOL, apply_and_publish, fallback_line
 
     stack = LocalStack(
         host=host,
@@ -63,7 +63,8 @@ def local(
     except OSError as error:
         raise click.ClickException(f"cannot listen on {host}:{port} or {host}:{stack.aws_port}: {error}") from error
     rules_file = rules_path or demo_rules_path()
-    changes = apply_file(rules_file)
+    applied = apply_and_publish(rules_file)
+    changes = applied.changes
     loaded = [c.number for c in changes if c.action in ("added", "changed", "unchanged")]
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -83,9 +84,11 @@ failover-did local is running (Ctrl-C stops it)
   Rules          {rules_file}: {len(loaded)} number(s) {", ".join(loaded)}
   Health checks  every {health_interval:g} s (SIP OPTIONS / HTTP; a dead tier is skipped)
   AWS emulation  {stack.aws_endpoint}   (moto; tables {", ".join(sorted(stack.table_names.values()))})
+  Fallback URLs  {stack.fallback_base_url}<key>.xml   (static TwiML per number, bucket {stack.fallback_bucket})
 
   Other commands against this stack:   export {LOCAL_ENV}={stack.aws_endpoint}
-      failover-did rules list | rules show NUMBER | rules apply FILE
+      failover-did rules list | rules show NUMBER | rules apply FILE | drill NUMBER
+  (that variable also points `rules apply` at the fallback bucket; `rules show NUMBER` prints a number's URL)
 
   From a real Twilio number: start a tunnel to port {stack.port} (e.g. `cloudflared tunnel --url http://localhost:{stack.port}`
   or `ngrok http {stack.port}`), restart with your account's token and the tunnel's URL:
@@ -97,6 +100,12 @@ failover-did local is running (Ctrl-C stops it)
     for change in changes:
         if change.action not in ("added", "changed", "unchanged"):
             click.echo(f"  {SYMBOL[change.action]} {change.number} {change.action}")
+    for result in applied.fallbacks:
+        line = fallback_line(result)
+        if line:
+            click.echo(f"  {result.number}{line}")
+    if applied.not_published:
+        click.echo(f"  no fallback published: {applied.not_published}")
     sys.stdout.flush()
     stack.start_health_checks()
     try:

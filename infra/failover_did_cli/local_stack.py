@@ -3,6 +3,7 @@ server that turns each request into the event API Gateway would send."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -17,9 +18,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from failover_did_cli import schema
 from failover_did_cli.apigw import LambdaContext, http_event
-from failover_did_cli.env import LOCAL_ENV, local_aws_environment
+from failover_did_cli.env import (
+    FALLBACK_BASE_URL_ENV,
+    FALLBACK_PREFIX,
+    LOCAL_ENV,
+    LOCAL_FALLBACK_BUCKET,
+    local_aws_environment,
+    local_fallback_environment,
+)
 
 MAX_REQUEST_BYTES = 1024 * 1024
 Echo = Callable[[str], None]
@@ -60,6 +70,14 @@ class LocalStack:
         return f"http://{self.host}:{self.aws_port}"
 
     @property
+    def fallback_bucket(self) -> str:
+        return LOCAL_FALLBACK_BUCKET
+
+    @property
+    def fallback_base_url(self) -> str:
+        return local_fallback_environment(self.aws_endpoint, self.fallback_bucket)[FALLBACK_BASE_URL_ENV]
+
+    @property
     def voice_url(self) -> str:
         return f"{self.public_url.rstrip('/')}/voice" if self.public_url else f"http://{self.host}:{self.port}/voice"
 
@@ -82,6 +100,7 @@ class LocalStack:
         client = boto3.client("dynamodb", endpoint_url=self.aws_endpoint)
         self.table_names = schema.create_tables(client)
         os.environ.update(schema.local_environment(self.table_names))
+        self._create_fallback_bucket()
         self._http = ThreadingHTTPServer((self.host, self.port), _handler_class(self))
         self._http.daemon_threads = True
 
@@ -91,6 +110,7 @@ class LocalStack:
             self.token, self.token_generated = secrets.token_hex(16), True
         os.environ.update(local_aws_environment(self.aws_endpoint))
         os.environ[LOCAL_ENV] = self.aws_endpoint
+        os.environ.update(local_fallback_environment(self.aws_endpoint, self.fallback_bucket))
         os.environ["TWILIO_AUTH_TOKEN"] = self.token
         os.environ.pop("TWILIO_AUTH_TOKEN_PARAM", None)
         if self.public_url:
@@ -98,6 +118,16 @@ class LocalStack:
         os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "failover-did")
         os.environ["POWERTOOLS_LOG_LEVEL"] = "INFO" if self.verbose else "WARNING"
         os.environ["POWERTOOLS_METRICS_DISABLED"] = "false" if self.verbose else "true"
+
+    def _create_fallback_bucket(self) -> None:
+        """The bucket `rules apply` publishes the static fallback TwiML to, readable over plain HTTP GET under
+        `fallback/` as the template's bucket policy makes it in AWS."""
+        import boto3
+
+        s3 = boto3.client("s3", endpoint_url=self.aws_endpoint)
+        s3.create_bucket(Bucket=self.fallback_bucket)
+        policy = fallback_bucket_policy(self.fallback_bucket)
+        s3.put_bucket_policy(Bucket=self.fallback_bucket, Policy=json.dumps(policy))
 
     def serve_forever(self) -> None:
         assert self._http is not None
@@ -143,6 +173,46 @@ class LocalStack:
             self._http.server_close()
         if self._moto is not None:
             self._moto.stop()
+
+
+def fallback_bucket_policy(bucket: str, template: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The template's FallbackBucketPolicy with the bucket's ARN filled in, minus its TLS-only denial (the
+    local stack speaks plain HTTP). A template without that policy gets the one statement it would hold."""
+    arn = f"arn:aws:s3:::{bucket}"
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, dict) and len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Fn::Sub" and isinstance(arg, str):
+                return arg.replace("${FallbackBucket.Arn}", arn).replace("${FallbackBucket}", bucket)
+            if key == "Fn::GetAtt" and arg == ["FallbackBucket", "Arn"]:
+                return arn
+            if key == "Ref" and arg == "FallbackBucket":
+                return bucket
+        if isinstance(value, dict):
+            return {k: resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        return value
+
+    try:
+        resources = (template or schema.load_template()).get("Resources", {})
+    except (OSError, ValueError, yaml.YAMLError):
+        resources = {}
+    for resource in resources.values():
+        props = resource.get("Properties") or {}
+        if resource.get("Type") == "AWS::S3::BucketPolicy" and props.get("Bucket") == {"Ref": "FallbackBucket"}:
+            document: dict[str, Any] = resolve(props.get("PolicyDocument") or {})
+            document["Statement"] = [
+                s for s in document.get("Statement", []) if "aws:SecureTransport" not in json.dumps(s.get("Condition"))
+            ]
+            return document
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"{arn}/{FALLBACK_PREFIX}*"}
+        ],
+    }
 
 
 def _handler_class(stack: LocalStack) -> type[BaseHTTPRequestHandler]:

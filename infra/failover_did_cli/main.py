@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import click
 
-from failover_did_cli import local_cmd, probe_cmd, rules_cmd, simulate_cmd, twilio_cmd
+from failover_did_cli import (
+    drill_cmd,
+    events_cmd,
+    local_cmd,
+    probe_cmd,
+    rules_cmd,
+    simulate_cmd,
+    status_cmd,
+    twilio_cmd,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,3 +26,6 @@ cli.add_command(local_cmd.local)
 cli.add_command(probe_cmd.probe)
 cli.add_command(simulate_cmd.simulate)
 cli.add_command(twilio_cmd.twilio)
+cli.add_command(status_cmd.status)
+cli.add_command(events_cmd.events)
+cli.add_command(drill_cmd.drill)

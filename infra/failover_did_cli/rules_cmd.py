@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from failover_did_cli.args import NUMBER
-from failover_did_cli.env import LOCAL_ENV, use_local_stack_if_set
+from failover_did_cli.env import LOCAL_ENV, STACK_ENV, use_local_stack_if_set, use_stack_if_set
+from failover_did_cli.fallback_publish import FallbackResult, NotConfigured, Publisher, config_from_env
+from failover_did_cli.output import print_table
 
 if TYPE_CHECKING:
     from failover_did.rules.model import Rule
@@ -39,14 +40,63 @@ def read_rules(path: Path, known_numbers: set[str] | frozenset[str] = frozenset(
         raise SystemExit(1) from None
 
 
+@dataclass(frozen=True)
+class Applied:
+    """What `rules apply` did: the table's changes and the fallback documents' publishing."""
+
+    changes: list[Change]
+    fallbacks: list[FallbackResult] = field(default_factory=list)
+    not_published: str | None = None  # why no fallback was published at all
+
+    def fallback_of(self, number: str) -> FallbackResult | None:
+        return next((f for f in self.fallbacks if f.number == number), None)
+
+    @property
+    def failed_fallbacks(self) -> list[FallbackResult]:
+        return [f for f in self.fallbacks if f.action == "failed"]
+
+
 def apply_file(path: Path, *, prune: bool = False) -> list[Change]:
-    """`rules apply` as a function: the local stack loads its rules through it too."""
+    """The table part of `rules apply` as a function."""
+    return _apply_rules(path, prune=prune)[1]
+
+
+def apply_and_publish(path: Path, *, prune: bool = False) -> Applied:
+    """`rules apply` as a function: write the rules, then publish their static fallbacks when a fallback
+    bucket is configured. The local stack loads its rules through it too."""
+    from failover_did_cli.fallback_publish import publish_after_apply
+
+    rules, changes = _apply_rules(path, prune=prune)
+    try:
+        publisher = Publisher(config_from_env())
+    except NotConfigured as reason:
+        return Applied(changes, not_published=str(reason))
+    return Applied(changes, publish_after_apply(changes, rules, publisher))
+
+
+def _apply_rules(path: Path, *, prune: bool) -> tuple[dict[str, Rule], list[Change]]:
     from failover_did.store import rules_store
 
     with store_errors():
         stored = {item.rule.number for item in rules_store.all_rules()}
         rules = read_rules(path, known_numbers=stored)
-        return rules_store.apply_rules(rules, prune=prune)
+        return rules, rules_store.apply_rules(rules, prune=prune)
+
+
+FALLBACK_NOTE = {
+    "published": "",
+    "republished": " (published again: it was missing or out of date)",
+    "deleted": " deleted",
+}
+
+
+def fallback_line(result: FallbackResult) -> str | None:
+    """The `  fallback: ...` line under a change, or None when there is nothing to say."""
+    if result.action == "failed":
+        return f"  fallback: NOT published: {result.error}"
+    if result.action in FALLBACK_NOTE:
+        return f"  fallback: {result.url}{FALLBACK_NOTE[result.action]}"
+    return None
 
 
 @contextmanager
@@ -61,7 +111,11 @@ def store_errors() -> Iterator[None]:
     except ConcurrentEdit as error:
         raise click.ClickException(str(error)) from error
     except PynamoDBException as error:
-        hint = "" if use_local_stack_if_set() else f" (for the local stack, export {LOCAL_ENV} as it prints)"
+        hint = (
+            ""
+            if use_local_stack_if_set()
+            else f" (for the local stack, export {LOCAL_ENV} as it prints; for a deployed one, {STACK_ENV})"
+        )
         raise click.ClickException(f"the rules table cannot be reached: {error.msg}{hint}") from error
 
 
@@ -74,13 +128,18 @@ def with_store(fn: Callable[[], T]) -> T:
 def rules() -> None:
     """Validate, apply and inspect failover rules."""
     use_local_stack_if_set()
+    use_stack_if_set()
 
 
 @rules.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def validate(file: Path) -> None:
     """Check FILE without touching the table; exit 1 naming every problem."""
+    from failover_did.rules.validate import same_route_warnings
+
     parsed = read_rules(file)
+    for warning in same_route_warnings(parsed):
+        click.echo(f"{file}: warning: {warning}", err=True)
     click.echo(f"{file}: {len(parsed)} number(s) OK")
     for number, rule in sorted(parsed.items()):
         click.echo(f"  {number}: " + " -> ".join(t.target for t in rule.tiers))
@@ -90,14 +149,31 @@ def validate(file: Path) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--prune", is_flag=True, help="Also delete stored numbers that FILE does not list.")
 def apply(file: Path, prune: bool) -> None:
-    """Write FILE's rules to the table and print what changed."""
-    changes = apply_file(file, prune=prune)
+    """Write FILE's rules to the table and print what changed.
+
+    With a fallback bucket (FAILOVER_DID_STACK, FAILOVER_DID_LOCAL, or FALLBACK_BUCKET and FALLBACK_BASE_URL),
+    each number's static fallback TwiML is published too and its URL printed: set it as the number's
+    Voice Fallback URL (HTTP GET)."""
+    applied = apply_and_publish(file, prune=prune)
+    changes = applied.changes
     for change in changes:
         version = f" (version {change.version})" if change.version is not None else ""
         note = " - not in the file, kept (--prune deletes it)" if change.action == "kept" else ""
         click.echo(f"{SYMBOL[change.action]} {change.number} {change.action}{version}{note}")
+        result = applied.fallback_of(change.number)
+        line = fallback_line(result) if result else None
+        if line:
+            click.echo(line)
     counts = {action: sum(c.action == action for c in changes) for action in SYMBOL}
     click.echo(", ".join(f"{n} {action}" for action, n in counts.items() if n) or "no rules")
+    if applied.not_published:
+        click.echo(f"no fallback published: {applied.not_published}")
+    failed = applied.failed_fallbacks
+    if failed:
+        raise click.ClickException(
+            f"the rules were applied, but {len(failed)} fallback document(s) could not be published "
+            f"({', '.join(f.number for f in failed)}); run it again"
+        )
 
 
 @rules.command(name="list")
@@ -119,7 +195,7 @@ def list_rules() -> None:
             str(item.version),
             item.updated_at.strftime("%Y-%m-%d %H:%M:%SZ") if item.updated_at else "-",
         )
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    print_table(table)
     click.echo(f"{len(stored)} number(s)")
 
 
@@ -135,15 +211,55 @@ def show(number: str) -> None:
         raise click.ClickException(f"no rule for {number}")
     updated = item.updated_at.isoformat() if item.updated_at else "unknown"
     click.echo(f"# version {item.version}, updated {updated}")
+    click.echo(f"# fallback: {describe_fallback(item.rule, item.fallback_key)}")
     click.echo(rules_to_yaml({number: item.rule}), nl=False)
+
+
+def describe_fallback(rule: Rule, key: str | None) -> str:
+    """The number's fallback URL for `rules show`, or why there is none."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from failover_did_cli.fallback_publish import describe_error
+
+    try:
+        publisher = Publisher(config_from_env())
+    except NotConfigured as reason:
+        return f"none ({reason})"
+    if key is None:
+        return "none yet (`rules apply` publishes it)"
+    url = publisher.url(key)
+    try:
+        current = publisher.is_current(rule, key)
+    except (ClientError, BotoCoreError) as error:
+        return f"{url} (cannot check it: {describe_error(error)})"
+    return url if current else f"{url} (missing or out of date: run `rules apply`)"
 
 
 @rules.command()
 @click.argument("number", type=NUMBER)
 def delete(number: str) -> None:
-    """Delete NUMBER's rule (calls to it then hear a short message)."""
-    from failover_did.store import rules_store
+    """Delete NUMBER's rule (calls to it then hear a short message) and its published fallback."""
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    if not with_store(lambda: rules_store.delete_rule(number)):
+    from failover_did.store import rules_store
+    from failover_did_cli.fallback_publish import describe_error
+
+    deleted = with_store(lambda: rules_store.delete_stored(number))
+    if deleted is None:
         raise click.ClickException(f"no rule for {number}")
     click.echo(f"- {number} deleted")
+    if deleted.fallback_key is None:
+        return
+    try:
+        publisher = Publisher(config_from_env())
+    except NotConfigured as reason:
+        click.echo(f"  fallback: not deleted ({reason})")
+        return
+    url = publisher.url(deleted.fallback_key)
+    try:
+        publisher.delete(deleted.fallback_key)
+    except (ClientError, BotoCoreError) as error:
+        raise click.ClickException(
+            f"the rule was deleted, but its fallback {url} was not: {describe_error(error)}"
+        ) from error
+    click.echo(f"  fallback: {url} deleted")

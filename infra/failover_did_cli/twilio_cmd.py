@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import click
 
 from failover_did_cli.args import NUMBER
+from failover_did_cli.env import LOCAL_ENV, STACK_ENV, configure_aws
 
 VOICE_METHOD = "POST"
 """The webhook answers POST only (API Gateway routes `POST /voice`)."""
@@ -352,6 +353,29 @@ def prepare_attachment(client: Any, number: str, voice_url: str, fallback_url: s
     return Attachment(record, state, plan_changes(state, voice_url, fallback_url))
 
 
+def published_fallback_url(number: str) -> str | None:
+    """The number's static fallback URL, if `rules apply` published one where the tables are configured
+    (FAILOVER_DID_STACK or FAILOVER_DID_LOCAL); None when nothing is configured or published."""
+    if not (os.environ.get(STACK_ENV) or os.environ.get(LOCAL_ENV)):
+        return None
+    configure_aws()
+    from pynamodb.exceptions import PynamoDBException
+
+    from failover_did.store import rules_store
+    from failover_did_cli.fallback_publish import NotConfigured, config_from_env
+
+    try:
+        config = config_from_env()
+        stored = rules_store.get_stored(number)
+    except (NotConfigured, PynamoDBException) as error:
+        warn(f"no published fallback found: {error}")
+        return None
+    if stored is None or not stored.fallback_key:
+        warn(f"{number} has no published fallback (run `failover-did rules apply` first)")
+        return None
+    return config.url(stored.fallback_key)
+
+
 def warn(message: str) -> None:
     click.echo(f"warning: {message}", err=True)
 
@@ -366,7 +390,8 @@ def twilio() -> None:
 @click.option("--voice-url", help=f"The Voice URL to set  [default: the stack's {STACK_OUTPUT} output]")
 @click.option(
     "--fallback-url",
-    help=f"Also set the Voice Fallback URL (fetched with {FALLBACK_METHOD}); without it the fallback is left as it is.",
+    help=f"The Voice Fallback URL to set (fetched with {FALLBACK_METHOD})  [default: the number's static fallback "
+    "published by `rules apply`, when the stack or local stack is configured]",
 )
 @click.option("--stack", default=DEFAULT_STACK, show_default=True, help="CloudFormation stack to read VoiceUrl from.")
 @click.option("--region", help="AWS region of the stack  [default: the AWS configuration's]")
@@ -394,6 +419,10 @@ def attach(
     """
     credentials = twilio_credentials(os.environ)
     base_url = api_base_url(os.environ)
+    if fallback_url is None:
+        fallback_url = published_fallback_url(number)
+        if fallback_url:
+            click.echo(f"Voice Fallback URL from the published static fallback: {fallback_url}")
     if voice_url is None:
         voice_url = voice_url_from_stack(stack, region)
         click.echo(f"Voice URL from stack {stack!r}: {voice_url}")

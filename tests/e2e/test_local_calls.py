@@ -168,3 +168,29 @@ def test_simulate_command_walks_a_call(local_stack: RunningStack) -> None:
         timeout=60,
     )
     assert forged.returncode == 1 and "HTTP 403" in forged.stdout
+
+
+def test_failover_shows_in_events_and_status(local_stack: RunningStack, tmp_path: Path) -> None:
+    call = local_stack.simulator().call("+14155550100")
+    call.start()
+    call.dial_ended("failed", sip_code=503)
+    listed = local_stack.cli("events", "+14155550100", "--since", "10m")
+    assert listed.returncode == 0, listed.stderr
+    (line,) = [row for row in listed.stdout.splitlines() if call.sid in row]
+    assert "failover" in line and "tier 0 -> tier 1 +14155550111 (503)" in line
+    status = local_stack.cli("status", "+14155550100")
+    assert status.returncode == 0, status.stderr
+    assert "Protected" in status.stdout and "to tier 1" in status.stdout
+
+    new = tmp_path / "same-pbx.yaml"
+    new.write_text(
+        'numbers:\n  "+14155550500":\n    primary: {target: "sip:a@pbx.example.com"}\n'
+        '    failover: [{target: "sip:b@pbx.example.com"}]\n'
+    )
+    warned = local_stack.cli("rules", "validate", str(new))
+    assert warned.returncode == 0 and "no resilience" in warned.stderr
+    assert local_stack.cli("rules", "apply", str(new)).returncode == 0
+    at_risk = local_stack.cli("status", "+14155550500")
+    assert "At risk" in at_risk.stdout and "primary's host pbx.example.com" in at_risk.stdout
+    unknown = local_stack.cli("status", "+14155550599")
+    assert unknown.returncode == 1 and "no rule for +14155550599" in unknown.stderr

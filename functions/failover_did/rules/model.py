@@ -60,6 +60,7 @@ class Rule:
     tiers: tuple[Tier, ...]
     triggers: frozenset[str] = frozenset(DEFAULT_TRIGGERS)
     final: Final = field(default_factory=Final)
+    monthly_failover_budget: int | None = None  # failovers a month before the budget alarm
 
     @property
     def primary(self) -> Tier:
@@ -71,12 +72,15 @@ class Rule:
 
     def to_doc(self) -> dict[str, Any]:
         """The rule as the user writes it under `numbers: {NUMBER: ...}`."""
-        return {
+        doc: dict[str, Any] = {
             "primary": self.primary.to_doc(),
             "failover": [t.to_doc() for t in self.failover],
             "triggers": sorted(self.triggers, key=_trigger_order),
             "final": self.final.to_doc(),
         }
+        if self.monthly_failover_budget is not None:
+            doc["monthly_failover_budget"] = self.monthly_failover_budget
+        return doc
 
     @classmethod
     def from_doc(cls, number: str, doc: dict[str, Any]) -> Rule:
@@ -88,6 +92,7 @@ class Rule:
             tiers=tiers,
             triggers=frozenset(str(t) for t in doc.get("triggers", DEFAULT_TRIGGERS)),
             final=Final(say=str(final.get("say", DEFAULT_FINAL_SAY)), voicemail=bool(final.get("voicemail"))),
+            monthly_failover_budget=doc.get("monthly_failover_budget"),
         )
 
 

@@ -34,10 +34,10 @@ from failover_did.rules.model import (
     Rule,
     Tier,
 )
-from failover_did.rules.targets import TargetError, normalize_target
+from failover_did.rules.targets import TargetError, normalize_target, sip_host_of
 from failover_did.sipuri import SipUriError, parse_sip_uri
 
-RULE_KEYS = ("primary", "failover", "triggers", "final")
+RULE_KEYS = ("primary", "failover", "triggers", "final", "monthly_failover_budget")
 TIER_KEYS = ("target", "timeout", "screen", "health")
 FINAL_KEYS = ("say", "voicemail")
 MAX_SAY_CHARS = 500
@@ -119,6 +119,22 @@ def parse_rules(doc: object, *, known_numbers: Iterable[str] = ()) -> dict[str, 
     return rules
 
 
+def same_route_warnings(rules: Mapping[str, Rule]) -> list[str]:
+    """Rules whose every failover tier ends on the primary's own SIP host: valid, but failover then
+    offers no resilience (the seed's "both DIDs terminate to the same PBX")."""
+    warnings: list[str] = []
+    for number, rule in sorted(rules.items()):
+        primary_host = sip_host_of(rule.primary.target)
+        if primary_host is None or not rule.failover:
+            continue
+        if all(sip_host_of(tier.target) == primary_host for tier in rule.failover):
+            warnings.append(
+                f'numbers."{number}": every failover tier is on the primary\'s host {primary_host}; if that '
+                "PBX fails, failover offers no resilience - put a tier on a separate route or data center"
+            )
+    return warnings
+
+
 def rules_to_yaml(rules: Mapping[str, Rule]) -> str:
     """Write rules as a rules file that `parse_rules_yaml` reads back to the same rules."""
     doc = {"numbers": {number: rule.to_doc() for number, rule in rules.items()}}
@@ -149,9 +165,20 @@ class _Judge:
         failover = self._failover(where, body.get("failover"))
         triggers = self._triggers(f"{where}.triggers", body.get("triggers"))
         final = self._final(f"{where}.final", body.get("final"))
+        budget = body.get("monthly_failover_budget")
+        if budget is not None and (not _is_int(budget) or budget < 1):
+            self.problems.append(
+                f"{where}.monthly_failover_budget: {_show(budget)} must be a whole number of failovers, 1 or more"
+            )
         if number is None or primary is None or len(self.problems) > before:
             return None
-        return Rule(number=number, tiers=(primary, *failover), triggers=triggers, final=final)
+        return Rule(
+            number=number,
+            tiers=(primary, *failover),
+            triggers=triggers,
+            final=final,
+            monthly_failover_budget=budget,
+        )
 
     def tier(self, where: str, body: object) -> Tier | None:
         if not isinstance(body, dict):

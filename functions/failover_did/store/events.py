@@ -28,17 +28,21 @@ def iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def record(number: str, kind: str, at: datetime, detail: dict[str, Any], event_id: str) -> bool:
-    """Write an event once: the same `event_id` at the same time (a retry) is not written twice.
-    Returns False when it was already there."""
+def event_item(number: str, kind: str, at: datetime, detail: dict[str, Any], event_id: str) -> EventItem:
     days = int(os.environ.get(RETENTION_ENV) or DEFAULT_RETENTION_DAYS)
-    item = EventItem(
+    return EventItem(
         number,
         f"{iso(at)}#{event_id}",
         kind=kind,
         detail=detail,
         expires_at=int((at + timedelta(days=days)).timestamp()),
     )
+
+
+def record(number: str, kind: str, at: datetime, detail: dict[str, Any], event_id: str) -> bool:
+    """Write an event once: the same `event_id` at the same time (a retry) is not written twice.
+    Returns False when it was already there."""
+    item = event_item(number, kind, at, detail, event_id)
     try:
         item.save(condition=EventItem.sk.does_not_exist())
     except PutError as error:
@@ -48,13 +52,18 @@ def record(number: str, kind: str, at: datetime, detail: dict[str, Any], event_i
     return True
 
 
+# Event sort keys start with an ISO time ("2026-..."); other items in the table ("count#...", and the
+# alert records under "#alerts") sort outside this range.
+_LAST = "9999"
+
+
 def events_of(number: str, since: datetime | None = None) -> Iterator[Event]:
-    condition = EventItem.sk >= iso(since) if since else None
+    condition = EventItem.sk.between(iso(since) if since else "0", _LAST)
     for item in EventItem.query(number, range_key_condition=condition):
         yield Event(item.number, item.sk.split("#", 1)[0], item.kind, dict(item.detail))
 
 
 def all_events(since: datetime | None = None) -> Iterator[Event]:
-    condition = EventItem.sk >= iso(since) if since else None
+    condition = EventItem.sk.between(iso(since) if since else "0", _LAST) & EventItem.number.startswith("+")
     for item in EventItem.scan(filter_condition=condition):
         yield Event(item.number, item.sk.split("#", 1)[0], item.kind, dict(item.detail))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from failover_did.rules.model import Rule
 from failover_did.store.tables import RuleItem
 
 CACHE_SECONDS = 10.0
+FALLBACK_KEY_BYTES = 24  # secrets.token_urlsafe(24): 32 URL-safe characters, 192 random bits
 
 
 class StoreUnavailable(Exception):
@@ -72,6 +74,7 @@ class StoredRule:
     rule: Rule
     version: int
     updated_at: datetime | None
+    fallback_key: str | None = None  # the unguessable part of the number's static fallback URL
 
 
 @dataclass(frozen=True)
@@ -79,11 +82,22 @@ class Change:
     number: str
     action: str  # "added" | "changed" | "unchanged" | "deleted" | "kept"
     version: int | None
+    fallback_key: str | None = None
+
+
+def new_fallback_key() -> str:
+    return secrets.token_urlsafe(FALLBACK_KEY_BYTES)
+
+
+def _stored(item: RuleItem) -> StoredRule:
+    return StoredRule(
+        Rule.from_doc(item.number, item.rule), int(item.version or 0), item.updated_at, item.fallback_key or None
+    )
 
 
 def all_rules() -> Iterator[StoredRule]:
     for item in RuleItem.scan():
-        yield StoredRule(Rule.from_doc(item.number, item.rule), int(item.version or 0), item.updated_at)
+        yield _stored(item)
 
 
 def get_stored(number: str) -> StoredRule | None:
@@ -91,45 +105,67 @@ def get_stored(number: str) -> StoredRule | None:
         item = RuleItem.get(number, consistent_read=True)
     except RuleItem.DoesNotExist:
         return None
-    return StoredRule(Rule.from_doc(number, item.rule), int(item.version or 0), item.updated_at)
+    return _stored(item)
 
 
 def apply_rules(rules: Mapping[str, Rule], *, prune: bool = False) -> list[Change]:
     """Write each rule that differs from the stored one. A write is conditional on the version read,
-    so an edit made by someone else in between is refused (ConcurrentEdit), never overwritten."""
+    so an edit made by someone else in between is refused (ConcurrentEdit), never overwritten.
+    A number written without a fallback key gets one in the same write; a key once set is kept."""
     stored = {item.number: item for item in RuleItem.scan(consistent_read=True)}
     changes: list[Change] = []
     for number, rule in sorted(rules.items()):
         doc = rule.to_doc()
         item = stored.get(number)
         if item is not None and item.rule == doc:
-            changes.append(Change(number, "unchanged", int(item.version or 0)))
+            changes.append(Change(number, "unchanged", int(item.version or 0), item.fallback_key or None))
             continue
         if item is None:
             item = RuleItem(number)
         item.rule = doc
         item.updated_at = datetime.now(UTC)
+        item.fallback_key = item.fallback_key or new_fallback_key()
         action = "changed" if item.version else "added"
         _save(item)
-        changes.append(Change(number, action, int(item.version or 0)))
+        changes.append(Change(number, action, int(item.version or 0), item.fallback_key))
     for number, item in sorted(stored.items()):
         if number in rules:
             continue
         if prune:
             _delete(item)
-            changes.append(Change(number, "deleted", None))
+            changes.append(Change(number, "deleted", None, item.fallback_key or None))
         else:
-            changes.append(Change(number, "kept", int(item.version or 0)))
+            changes.append(Change(number, "kept", int(item.version or 0), item.fallback_key or None))
     return changes
 
 
-def delete_rule(number: str) -> bool:
+def ensure_fallback_key(number: str, version: int) -> str:
+    """Give a stored rule that has none (written before fallbacks existed) its fallback key, in a write
+    conditional on `version`, the version the caller read; a key already set is returned as it is."""
     try:
         item = RuleItem.get(number, consistent_read=True)
     except RuleItem.DoesNotExist:
-        return False
+        raise ConcurrentEdit(f"{number} was deleted by someone else while this ran; run it again") from None
+    if int(item.version or 0) != version:
+        raise ConcurrentEdit(f"{number} was changed by someone else while this ran; run it again")
+    if not item.fallback_key:
+        item.fallback_key = new_fallback_key()
+        _save(item)
+    return str(item.fallback_key)
+
+
+def delete_rule(number: str) -> bool:
+    return delete_stored(number) is not None
+
+
+def delete_stored(number: str) -> StoredRule | None:
+    """Delete a number's rule; returns what was deleted (its fallback key included), or None."""
+    try:
+        item = RuleItem.get(number, consistent_read=True)
+    except RuleItem.DoesNotExist:
+        return None
     _delete(item)
-    return True
+    return _stored(item)
 
 
 def _save(item: RuleItem) -> None:

@@ -21,7 +21,7 @@ HEALTH_TABLE_ENV = "HEALTH_TABLE_NAME"
 EVENTS_TABLE_ENV = "EVENTS_TABLE_NAME"
 
 
-def _region() -> str:
+def aws_region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
@@ -30,7 +30,7 @@ class RuleItem(Model):
 
     class Meta:
         table_name = os.environ.get(RULES_TABLE_ENV, "failover-did-rules")
-        region = _region()
+        region = aws_region()
         max_retry_attempts = 1
         connect_timeout_seconds = 1
         read_timeout_seconds = 1
@@ -38,6 +38,8 @@ class RuleItem(Model):
     number = UnicodeAttribute(hash_key=True)
     rule = JSONAttribute()
     updated_at = UTCDateTimeAttribute(null=True)
+    # The unguessable part of the number's static fallback URL (set on first publish, then kept).
+    fallback_key = UnicodeAttribute(null=True)
     version = VersionAttribute()
 
 
@@ -46,7 +48,7 @@ class CallItem(Model):
 
     class Meta:
         table_name = os.environ.get(CALLS_TABLE_ENV, "failover-did-calls")
-        region = _region()
+        region = aws_region()
         max_retry_attempts = 1
         connect_timeout_seconds = 1
         read_timeout_seconds = 1
@@ -62,7 +64,7 @@ class HealthItem(Model):
 
     class Meta:
         table_name = os.environ.get(HEALTH_TABLE_ENV, "failover-did-health")
-        region = _region()
+        region = aws_region()
         max_retry_attempts = 1
         connect_timeout_seconds = 1
         read_timeout_seconds = 1
@@ -84,7 +86,7 @@ class EventItem(Model):
 
     class Meta:
         table_name = os.environ.get(EVENTS_TABLE_ENV, "failover-did-events")
-        region = _region()
+        region = aws_region()
         max_retry_attempts = 1
         connect_timeout_seconds = 1
         read_timeout_seconds = 1
@@ -94,3 +96,21 @@ class EventItem(Model):
     kind = UnicodeAttribute()
     detail = JSONAttribute()
     expires_at = NumberAttribute()
+
+
+class FailoverCount(Model):
+    """A number's failovers in one month (UTC), kept in the events table beside its events under the
+    sort key "count#YYYY-MM" (after every ISO time, so time-ranged event queries never see it)."""
+
+    class Meta:
+        table_name = os.environ.get(EVENTS_TABLE_ENV, "failover-did-events")
+        region = aws_region()
+        max_retry_attempts = 1
+        connect_timeout_seconds = 1
+        read_timeout_seconds = 1
+
+    number = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    failovers = NumberAttribute(default=0)
+    budget_alerted = UnicodeAttribute(null=True)  # when the budget alarm metric was sent this month
+    expires_at = NumberAttribute(null=True)

@@ -16,14 +16,25 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pynamodb.exceptions import PynamoDBException
 
 from failover_did import metric_names as m
 from failover_did import twiml
 from failover_did.health import transitions
 from failover_did.observability import logger, metrics
-from failover_did.routing import DialOutcome, DialTier, Finish, Step, Stop, first_step, next_step, probe_target
+from failover_did.routing import (
+    DialOutcome,
+    DialTier,
+    Finish,
+    Step,
+    Stop,
+    first_step,
+    is_drill,
+    next_step,
+    probe_target,
+)
 from failover_did.rules.model import Rule
-from failover_did.store import calls
+from failover_did.store import calls, failovers
 from failover_did.store.health_store import HealthReader
 from failover_did.store.rules_store import Lookup, RuleReader, StoreUnavailable
 from failover_did.webhook.signature import TokenSource, TokenUnavailable, is_valid, public_base, signed_url
@@ -108,15 +119,15 @@ def reply(document: str) -> Response[str]:
     return Response(status_code=200, content_type=XML, body=document)
 
 
-def respond(step: Step) -> Response[str]:
+def respond(step: Step, rule: Rule | None = None, from_tier: int = 0) -> Response[str]:
     p = params()
     # The decision rides in the EMF record's properties: one searchable log line per webhook, and no
     # per-number or per-call metric dimension (each dimension set is a billed custom metric).
     metrics.add_metadata("call_sid", p.get("CallSid", ""))
     metrics.add_metadata("number", p.get("To", ""))
     if isinstance(step, DialTier):
-        if step.index > 0 and (step.hop > 1 or step.reason != "primary"):
-            metrics.add_metric(name=m.FAILOVERS, unit=MetricUnit.Count, value=1)
+        if rule is not None and step.index > 0 and (step.hop > 1 or step.reason != "primary"):
+            note_failover(rule, step, from_tier)
         metrics.add_metadata("decision", {"dial": step.tier.target, "tier": step.index, "reason": step.reason})
     elif isinstance(step, Finish):
         metrics.add_metric(name=m.FINAL_REACHED, unit=MetricUnit.Count, value=1)
@@ -128,6 +139,24 @@ def respond(step: Step) -> Response[str]:
     return reply(twiml.render(step, base=app.context["base"], caller=p.get("From", ""), called=p.get("To", "")))
 
 
+def note_failover(rule: Rule, step: DialTier, from_tier: int) -> None:
+    """Log the failover once per call and tier, count it against the number's monthly budget."""
+    reason = "down" if step.hop == 1 else step.reason
+    call_sid = params().get("CallSid", "")
+    counts = from_tier == 0 and not is_drill(call_sid)
+    move = failovers.Failover(rule.number, call_sid, from_tier, step.index, step.tier.target, reason, counts)
+    try:
+        written, crossed = failovers.record_and_count(move, rule.monthly_failover_budget, datetime.now(UTC))
+    except PynamoDBException as error:
+        logger.error("failover event not written", extra={"call_sid": move.call_sid, "error": str(error)})
+        written, crossed = True, False  # better a repeated metric than a missed alarm
+    if written:
+        metrics.add_metric(name=m.FAILOVERS, unit=MetricUnit.Count, value=1)
+        metrics.add_metadata("failover", {"from_tier": from_tier, "to_tier": step.index, "reason": reason})
+    if crossed:
+        metrics.add_metric(name=m.FAILOVER_BUDGET_EXCEEDED, unit=MetricUnit.Count, value=1)
+
+
 @app.post("/voice")
 def incoming_call() -> Response[str]:
     metrics.add_metric(name=m.INCOMING_CALLS, unit=MetricUnit.Count, value=1)
@@ -135,7 +164,7 @@ def incoming_call() -> Response[str]:
     if lookup.rule is None:
         metrics.add_metric(name=m.UNKNOWN_NUMBER, unit=MetricUnit.Count, value=1)
         return reply(twiml.say_and_hang_up(twiml.UNKNOWN_NUMBER_SAY))
-    return respond(first_step(lookup.rule, tier_health(lookup.rule)))
+    return respond(first_step(lookup.rule, tier_health(lookup.rule)), lookup.rule)
 
 
 @app.post("/voice/action")
@@ -150,8 +179,9 @@ def dial_ended() -> Response[str]:
     if tier is not None and tier.screen and outcome.bridged is None and outcome.status in ("completed", "answered"):
         outcome = DialOutcome.from_params(p, screen_accepted=calls.screen_accepted(p.get("CallSid", ""), index))
     step = next_step(rule, index, hop, outcome, tier_health(rule))
-    transitions.count_live_failure(rule, index, outcome, p.get("CallSid", ""), datetime.now(UTC))
-    return respond(step)
+    if not is_drill(p.get("CallSid", "")):
+        transitions.count_live_failure(rule, index, outcome, p.get("CallSid", ""), datetime.now(UTC))
+    return respond(step, rule, index)
 
 
 @app.post("/voice/screen")

@@ -1,0 +1,63 @@
+"""`failover-did events [NUMBER] [--since ...]`: the event log as a table."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import click
+from rich.table import Table
+
+from failover_did_cli.args import NUMBER
+from failover_did_cli.env import configure_aws
+from failover_did_cli.output import print_table
+
+_AGO = re.compile(r"^(\d+)\s*([mhd])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """`30m`, `24h`, `7d`, or an ISO date/time (UTC when no zone is given)."""
+    match = _AGO.match(text.strip().lower())
+    if match:
+        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: use 30m, 24h, 7d or an ISO time such as 2026-11-28T10:00") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def describe(kind: str, detail: dict[str, object]) -> str:
+    """One line of plain words for an event."""
+    if kind == "failover":
+        return (
+            f"tier {detail.get('from_tier')} -> tier {detail.get('to_tier')} {detail.get('to_target')} "
+            f"({detail.get('reason')}), call {detail.get('call_sid')}"
+        )
+    if kind in ("unreachable", "recovered"):
+        word = "unreachable" if kind == "unreachable" else f"recovered ({detail.get('state')})"
+        return f"{detail.get('tier_name')} {detail.get('target')} {word}, last check: {detail.get('reason')}"
+    if kind == "rule-changed":
+        return f"rule {detail.get('action')} (version {detail.get('version')})"
+    return ", ".join(f"{k}={v}" for k, v in sorted(detail.items()))
+
+
+@click.command()
+@click.argument("number", type=NUMBER, required=False)
+@click.option("--since", "since_text", default="7d", show_default=True, help="30m, 24h, 7d or an ISO time.")
+def events(number: str | None, since_text: str) -> None:
+    """Print the event log: failovers, destinations unreachable and recovered, rule changes."""
+    configure_aws()
+    from failover_did.store import events as store
+    from failover_did_cli.rules_cmd import store_errors
+
+    since = parse_since(since_text, datetime.now(UTC))
+    with store_errors():
+        found = list(store.events_of(number, since) if number else store.all_events(since))
+    found.sort(key=lambda e: (e.at, e.number))
+    table = Table("time (UTC)", "number", "event", "details")
+    for event in found:
+        table.add_row(event.at.replace("T", " ")[:19], event.number, event.kind, describe(event.kind, event.detail))
+    print_table(table)
+    click.echo(f"{len(found)} event(s) since {since:%Y-%m-%d %H:%M}Z")

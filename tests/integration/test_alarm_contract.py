@@ -1,0 +1,102 @@
+"""Every alarm in template.yaml names exactly the namespace, metric and dimensions the code emits
+(Powertools adds a `service` dimension), and the deployment stays within the free alarm allowance."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from failover_did import metric_names
+from failover_did_cli import schema
+from tests.support import Webhook, call_params
+
+FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
+CONSTANTS = {
+    value: name
+    for name, value in vars(metric_names).items()
+    if name.isupper() and isinstance(value, str) and name not in ("NAMESPACE", "SERVICE")
+}
+
+
+def alarms() -> dict[str, dict[str, Any]]:
+    template = schema.load_template()
+    return {
+        logical_id: resource["Properties"]
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+    }
+
+
+def emf_records(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith('{"_aws"')]
+
+
+def test_alarms_on_our_metrics_name_constants_the_code_emits() -> None:
+    source = "\n".join(p.read_text() for p in FUNCTIONS.rglob("*.py"))
+    ours = {k: v for k, v in alarms().items() if v["Namespace"] == metric_names.NAMESPACE}
+    assert len(ours) >= 5
+    for logical_id, alarm in ours.items():
+        constant = CONSTANTS.get(alarm["MetricName"])
+        assert constant, f"{logical_id}: {alarm['MetricName']} is not in metric_names"
+        assert re.search(rf"add_metric\(name=m\.{constant}\b", source), f"{constant} is never emitted"
+        assert alarm["Dimensions"] == [{"Name": "service", "Value": metric_names.SERVICE}], logical_id
+
+
+def test_functions_emit_under_the_namespace_and_service_the_alarms_use() -> None:
+    template = schema.load_template()
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        variables = resource["Properties"]["Environment"]["Variables"]
+        assert variables["POWERTOOLS_METRICS_NAMESPACE"] == metric_names.NAMESPACE, logical_id
+        assert variables["POWERTOOLS_SERVICE_NAME"] == metric_names.SERVICE, logical_id
+
+
+def test_webhook_emf_has_exactly_the_alarmed_dimensions(webhook: Webhook, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    webhook.post("/voice/action", call_params(DialCallStatus="busy"), "tier=0&hop=1")
+    webhook.post("/voice", call_params(), signature="forged")
+    records = emf_records(capsys.readouterr().out)
+    emitted = {
+        metric["Name"]: directive
+        for record in records
+        for directive in record["_aws"]["CloudWatchMetrics"]
+        for metric in directive["Metrics"]
+    }
+    assert {"Failovers", "SignatureRejected"} <= set(emitted)
+    for directive in emitted.values():
+        assert directive["Namespace"] == metric_names.NAMESPACE and directive["Dimensions"] == [["service"]]
+    assert all(record["service"] == metric_names.SERVICE for record in records)
+    # per-call and per-number facts are properties, never dimensions (each dimension set is billed)
+    assert any(record.get("number") == "+14155550100" and record.get("call_sid") for record in records)
+
+
+def test_checker_emf_has_exactly_the_alarmed_dimensions(
+    rules: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from failover_did.health import checker
+    from failover_did.health.probe import ProbeResult, State
+    from failover_did_cli.apigw import LambdaContext
+
+    async def all_up(targets: Any, timeout: float) -> dict[str, ProbeResult]:
+        return {t: ProbeResult(t, State.UP, "200", 1.0) for t in targets}
+
+    monkeypatch.setattr(checker, "_probe", all_up)
+    capsys.readouterr()
+    checker.handler({}, LambdaContext())
+    (record,) = emf_records(capsys.readouterr().out)
+    (directive,) = record["_aws"]["CloudWatchMetrics"]
+    assert {m["Name"] for m in directive["Metrics"]} >= {"HealthCheckRuns", "DestinationsDown"}
+    assert directive["Dimensions"] == [["service"]] and record["service"] == metric_names.SERVICE
+    assert record["DestinationsDown"] in (0.0, [0.0])
+
+
+def test_alarms_fit_the_free_allowance_and_reach_the_alarm_topic() -> None:
+    found = alarms()
+    assert len(found) <= 10  # CloudWatch bills alarms beyond 10 a month
+    for logical_id, alarm in found.items():
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], logical_id

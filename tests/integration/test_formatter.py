@@ -1,0 +1,348 @@
+"""The alert formatter's handler under moto: recorded CloudWatch notifications in, one SNS message per alarm
+out (read back from an SQS queue subscribed to the NotifyTopic, and from moto's record of what was published);
+the same condition is paged once while it lasts; a DynamoDB failure still pages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.sns.models import sns_backends
+
+from failover_did.alerts import formatter
+from failover_did.rules.validate import parse_rules_yaml
+from failover_did.store import events, failovers, health_store, rules_store
+from failover_did.store.tables import CallItem, EventItem, FailoverCount, HealthItem, RuleItem
+from failover_did_cli.apigw import LambdaContext
+
+ALARMS = Path(__file__).resolve().parents[1] / "data" / "alarms"
+REGION = "us-east-1"
+PBX = "sip:frontdesk@pbx.example.com"
+DR = "sip:oncall@dr.example.net"
+RULES_YAML = """
+numbers:
+  "+14155550100":
+    primary: {target: "sip:frontdesk@pbx.example.com", timeout: 15}
+    failover:
+      - {target: "+14155550111", timeout: 20}
+      - {target: "sip:oncall@dr.example.net", screen: true}
+    triggers: [timeout, busy, failed, "503"]
+    monthly_failover_budget: 2
+  "+14155550200":
+    primary: {target: "sip:sales@pbx.example.com", timeout: 25}
+    failover:
+      - {target: "+14155550222"}
+"""
+UNREACHABLE_SMS = (
+    "failover-did: +1 415-555-0100 primary sip:frontdesk@pbx unreachable (503) since 10:02Z; "
+    "calls go to +1 415-555-0111"
+)
+
+
+def at(hhmmss: str) -> datetime:
+    return datetime.fromisoformat(f"2026-11-28T{hhmmss}+00:00")
+
+
+def notification(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((ALARMS / f"{name}.json").read_text())
+    return loaded
+
+
+@dataclass
+class Sent:
+    subject: str
+    sms: str
+    email: str
+    delivered: str  # what the SQS subscriber got: the "default" text, as SNS picks it for that protocol
+
+
+class Notify:
+    """The NotifyTopic with an SQS queue subscribed to it."""
+
+    def __init__(self) -> None:
+        self.sns = boto3.client("sns", region_name=REGION)
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        self.topic_arn: str = self.sns.create_topic(Name="failover-did-NotifyTopic-1X2Y3Z")["TopicArn"]
+        self.queue_url: str = self.sqs.create_queue(QueueName="notify-readback")["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
+        self.sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=queue_arn["Attributes"]["QueueArn"])
+        self._seen = 0
+
+    def sent(self) -> list[Sent]:
+        """Everything published since the last call."""
+        delivered: list[dict[str, Any]] = []
+        while True:
+            got = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            if not got.get("Messages"):
+                break
+            for message in got["Messages"]:
+                delivered.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        topic = sns_backends[DEFAULT_ACCOUNT_ID][REGION].topics[self.topic_arn]
+        published = topic.sent_notifications[self._seen :]
+        self._seen = len(topic.sent_notifications)
+        assert len(published) == len(delivered)
+        result = []
+        for (_, message, subject, _, _), envelope in zip(published, delivered, strict=True):
+            structure = json.loads(message)
+            assert set(structure) == {"default", "email", "sms"}
+            assert structure["default"] == structure["email"]
+            assert envelope["Subject"] == subject
+            result.append(Sent(str(subject), structure["sms"], structure["email"], envelope["Message"]))
+        return result
+
+
+@pytest.fixture
+def notify(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Notify]:
+    # The models and the formatter cache their clients; make them open fresh ones inside this mock.
+    for model in (RuleItem, CallItem, HealthItem, EventItem, FailoverCount):
+        monkeypatch.setattr(model, "_connection", None)
+    monkeypatch.setattr(formatter, "_sns", None)
+    topic = Notify()
+    monkeypatch.setenv(formatter.NOTIFY_TOPIC_ENV, topic.topic_arn)
+    rules_store.apply_rules(parse_rules_yaml(RULES_YAML))
+    yield topic
+
+
+def invoke(name: str) -> dict[str, Any]:
+    result: dict[str, Any] = formatter.handler(notification(name), LambdaContext())
+    return result
+
+
+def pbx_down() -> None:
+    """The PBX fails two checks in a row (the default hysteresis): down since 10:02."""
+    health_store.record_check(PBX, "down", "503", at("10:01:00"))
+    health_store.record_check(PBX, "down", "503", at("10:02:00"))
+    health_store.mark_run(at("09:58:00"), 3)
+    detail = {"target": PBX, "tier": 0, "tier_name": "primary", "state": "down", "reason": "503"}
+    events.record("+14155550100", "unreachable", at("10:02:00"), detail, f"unreachable#{PBX}")
+
+
+def three_failovers() -> None:
+    for when, sid, reason in (("10:02:11", "CA1", "timeout"), ("10:05:02", "CA2", "busy"), ("10:07:40", "CA3", "busy")):
+        detail = {"call_sid": sid, "from_tier": 0, "to_tier": 1, "to_target": "+14155550111", "reason": reason}
+        events.record("+14155550100", "failover", at(when), detail, f"failover#{sid}")
+    FailoverCount("+14155550100", failovers.month_key(at("10:07:40")), failovers=3).save()
+
+
+def alert_record(alarm_name: str) -> dict[str, Any]:
+    (item,) = EventItem.query(formatter.ALERTS_PARTITION, EventItem.sk == alarm_name)
+    assert item.kind == "alert"
+    return dict(item.detail)
+
+
+# --- each alarm, with what DynamoDB holds ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fixture", "sms", "subject"),
+    [
+        (
+            "destination_unreachable_alarm",
+            UNREACHABLE_SMS,
+            "failover-did ALARM: destination unreachable on +1 415-555-0100",
+        ),
+        (
+            "failover_alarm",
+            "failover-did: failover active on +1 415-555-0100 - 3 calls since 10:02Z went to +1 415-555-0111 (busy)",
+            "failover-did ALARM: failover active on +1 415-555-0100",
+        ),
+        (
+            "webhook_errors_alarm",
+            "failover-did: webhook errors - the voice function failed 4 times in 5 min; "
+            "callers may get Twilio's fallback or an error",
+            "failover-did ALARM: webhook errors",
+        ),
+        (
+            "api_5xx_alarm",
+            "failover-did: API 5xx - the voice API answered 6 requests with 5xx in 5 min; "
+            "Twilio falls back for those calls",
+            "failover-did ALARM: API 5xx",
+        ),
+        (
+            "signatures_alarm",
+            "failover-did: signatures refused (someone is probing the endpoint) - 37 webhooks refused in 5 min; "
+            "nothing was dialed for them",
+            "failover-did ALARM: signatures refused",
+        ),
+        (
+            "budget_alarm",
+            "failover-did: failover budget exceeded on +1 415-555-0100 - 3 failovers this month (budget 2); "
+            "carriers may charge a dual-billing fee",
+            "failover-did ALARM: failover budget exceeded on +1 415-555-0100",
+        ),
+        (
+            "health_checker_alarm",
+            "failover-did: health checker not running - last run 09:58Z; down destinations are not skipped",
+            "failover-did ALARM: health checker not running",
+        ),
+        (
+            "health_checker_insufficient",
+            "failover-did: health checker not running - last run 09:58Z; down destinations are not skipped",
+            "failover-did no data: health checker not running",
+        ),
+        (
+            "unknown_alarm",
+            "failover-did: failover-did-RulesTableThrottles is in ALARM - "
+            "Reads of the rules table are being throttled.",
+            "failover-did ALARM: failover-did-RulesTableThrottles",
+        ),
+    ],
+)
+def test_each_alarm_is_published_once_as_sms_and_email(notify: Notify, fixture: str, sms: str, subject: str) -> None:
+    pbx_down()
+    three_failovers()
+    result = invoke(fixture)
+    assert [r["action"] for r in result["results"]] == ["published"]
+    (sent,) = notify.sent()
+    assert sent.sms == sms
+    assert sent.subject == subject
+    assert sent.email.startswith(sms.replace("sip:frontdesk@pbx ", f"{PBX} ") + "\n\n")
+    assert sent.delivered == sent.email  # MessageStructure=json: the SQS subscriber got the default text
+    # every email carries the recent events, the down destinations and advice
+    assert "Recent events (last 60 min, newest first):" in sent.email
+    assert "  10:07Z  +1 415-555-0100  failover     primary -> tier 1 +1 415-555-0111 (busy), call CA3" in sent.email
+    assert "  10:02Z  +1 415-555-0100  unreachable  primary sip:frontdesk@pbx.example.com: 503" in sent.email
+    assert "Down destinations now (1):" in sent.email
+    assert "    primary of +1 415-555-0100 - calls go to +1 415-555-0111 (tier 1)" in sent.email
+    assert "What to check:" in sent.email
+    assert "Could not read" not in sent.email
+    name = json.loads(notification(fixture)["Records"][0]["Sns"]["Message"])["AlarmName"]
+    assert alert_record(name)["state"] in ("ALARM", "INSUFFICIENT_DATA")
+
+
+def test_the_alert_record_does_not_show_up_among_the_events(notify: Notify) -> None:
+    pbx_down()
+    invoke("destination_unreachable_alarm")
+    invoke("webhook_errors_alarm")
+    notify.sent()
+    assert [e.kind for e in events.all_events(at("09:00:00"))] == ["unreachable"]
+    invoke("failover_alarm")
+    (sent,) = notify.sent()
+    assert "condition=" not in sent.email and "#alerts" not in sent.email
+    assert "Recent events (last 60 min, newest first):\n  time    number           kind         details\n" in sent.email
+
+
+# --- paging once per condition --------------------------------------------------------------------------
+
+
+def test_the_same_alarm_twice_publishes_once_then_ok_and_alarm_again_publish(notify: Notify) -> None:
+    pbx_down()
+    name = "failover-did-DestinationUnreachableAlarm-1Q2W3E4R5T6Y"
+    assert invoke("destination_unreachable_alarm")["results"][0]["action"] == "published"
+    assert invoke("destination_unreachable_alarm")["results"][0]["action"] == "repeat"  # a re-deploy, a flap
+    assert [s.sms for s in notify.sent()] == [UNREACHABLE_SMS]
+    record = alert_record(name)
+    assert (record["state"], record["condition"]) == ("ALARM", PBX)
+
+    health_store.record_check(PBX, "up", "200", at("10:19:00"))
+    health_store.record_check(PBX, "up", "200", at("10:20:00"))
+    detail = {"target": PBX, "tier": 0, "tier_name": "primary", "state": "up", "reason": "200"}
+    events.record("+14155550100", "recovered", at("10:20:00"), detail, f"recovered#{PBX}")
+    invoke("destination_unreachable_ok")
+    invoke("destination_unreachable_ok")  # a repeated resolution says nothing new
+    (resolved,) = notify.sent()
+    assert resolved.sms == (
+        "failover-did: recovered - +1 415-555-0100 primary sip:frontdesk@pbx reachable again since 10:20Z"
+    )
+    assert resolved.subject == "failover-did resolved: destination unreachable"
+    assert "Down destinations: none." in resolved.email and "What to check" not in resolved.email
+    assert alert_record(name)["state"] == "OK"
+
+    pbx_down_again = [("10:40:00", "503"), ("10:41:00", "503")]
+    for when, reason in pbx_down_again:
+        health_store.record_check(PBX, "down", reason, at(when))
+    invoke("destination_unreachable_alarm")
+    (again,) = notify.sent()
+    assert again.sms == (
+        "failover-did: +1 415-555-0100 primary sip:frontdesk@pbx unreachable (503) since 10:41Z; "
+        "calls go to +1 415-555-0111"
+    )
+
+
+def test_a_different_condition_under_the_same_alarm_is_news(notify: Notify) -> None:
+    pbx_down()
+    invoke("destination_unreachable_alarm")
+    health_store.record_check(DR, "down", "timeout", at("10:03:00"))
+    health_store.record_check(DR, "down", "timeout", at("10:04:00"))
+    invoke("destination_unreachable_alarm")
+    assert [s.sms for s in notify.sent()] == [UNREACHABLE_SMS, UNREACHABLE_SMS[:-1] + "1; +1 more"]
+
+
+def test_insufficient_data_publishes_nothing_except_for_the_health_checker(notify: Notify) -> None:
+    assert invoke("destination_unreachable_insufficient")["results"][0]["action"] == "ignored"
+    assert notify.sent() == []
+    assert list(EventItem.query(formatter.ALERTS_PARTITION)) == []
+    invoke("health_checker_insufficient")
+    invoke("health_checker_alarm")  # the same condition, now as ALARM: not paged twice
+    (sent,) = notify.sent()
+    assert sent.sms == "failover-did: health checker not running - no run recorded; down destinations are not skipped"
+    invoke("health_checker_ok")
+    (ok,) = notify.sent()
+    assert ok.sms == "failover-did: recovered - the health checker is running again"
+
+
+def test_a_first_ok_of_a_new_alarm_is_not_news(notify: Notify) -> None:
+    first = notification("webhook_errors_ok")
+    message = json.loads(first["Records"][0]["Sns"]["Message"])
+    message["OldStateValue"] = "INSUFFICIENT_DATA"  # what a freshly created alarm reports on its first evaluation
+    first["Records"][0]["Sns"]["Message"] = json.dumps(message)
+    assert formatter.handler(first, LambdaContext())["results"][0]["action"] == "repeat"
+    assert notify.sent() == []
+    assert invoke("webhook_errors_ok")["results"][0]["action"] == "published"  # ALARM -> OK with no record
+
+
+# --- storage failures never stop a page ------------------------------------------------------------------
+
+
+def test_a_dynamodb_failure_still_publishes_a_less_detailed_message(notify: Notify, aws: Any) -> None:
+    pbx_down()
+    invoke("destination_unreachable_alarm")
+    notify.sent()
+    for table in ("failover-did-health", "failover-did-rules", "failover-did-events"):
+        aws.delete_table(TableName=table)
+    for _ in range(2):  # the record cannot be read: every notification is sent
+        assert invoke("destination_unreachable_alarm")["results"][0]["action"] == "published"
+    sent = notify.sent()
+    assert [s.sms for s in sent] == ["failover-did: 1 destination unreachable since 10:03Z"] * 2
+    assert "Could not read health, rules, events from DynamoDB" in sent[0].email
+    assert "What to check:" in sent[0].email
+
+
+def test_one_unreadable_table_leaves_out_only_its_part(notify: Notify, aws: Any) -> None:
+    pbx_down()
+    three_failovers()
+    aws.delete_table(TableName="failover-did-health")
+    invoke("failover_alarm")
+    (sent,) = notify.sent()
+    assert sent.sms.startswith("failover-did: failover active on +1 415-555-0100 - 3 calls")
+    assert "Down destinations: unknown (the health table could not be read)." in sent.email
+    assert "call CA3" in sent.email
+
+
+def test_a_failed_publish_raises_so_lambda_retries_and_nothing_is_recorded(
+    notify: Notify, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pbx_down()
+    monkeypatch.setenv(formatter.NOTIFY_TOPIC_ENV, notify.topic_arn + "-gone")
+    with pytest.raises(Exception, match=r"(?i)not ?found|does not exist"):
+        invoke("destination_unreachable_alarm")
+    assert list(EventItem.query(formatter.ALERTS_PARTITION)) == []
+    monkeypatch.setenv(formatter.NOTIFY_TOPIC_ENV, notify.topic_arn)
+    invoke("destination_unreachable_alarm")  # the retry pages
+    assert [s.sms for s in notify.sent()] == [UNREACHABLE_SMS]
+
+
+def test_a_notification_that_is_not_an_alarm_is_forwarded(notify: Notify) -> None:
+    record = {"Records": [{"Sns": {"Subject": "TestInvoke", "Message": "test", "Timestamp": "2026-11-28T10:00:00Z"}}]}
+    formatter.handler(record, LambdaContext())
+    (sent,) = notify.sent()
+    assert sent.sms == "failover-did: TestInvoke is in ALARM - test"
+    assert sent.subject == "failover-did ALARM: TestInvoke"
