@@ -30,11 +30,20 @@ What this leaves uncovered, compared with the webhook:
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 from twilio.twiml.voice_response import VoiceResponse
 
 from failover_did.rules.model import Rule
 
 CONTENT_TYPE = "application/xml"
+PUBLIC_PREFIX = "fallback/"  # Twilio's Voice Fallback URL: public, under an unguessable key
+PRIVATE_PREFIX = "private/"  # the same document by number, readable only by the webhook's role
+
+
+def private_key(number: str) -> str:
+    """Where the webhook finds a number's static cascade when DynamoDB fails and nothing is cached."""
+    return f"{PRIVATE_PREFIX}{number}.xml"
 
 
 def static_cascade(rule: Rule) -> str:
@@ -49,3 +58,13 @@ def static_cascade(rule: Rule) -> str:
     response.say(rule.final.say)
     response.hangup()
     return str(response)
+
+
+def after_tier(document: str, tier: int) -> str:
+    """The static cascade with its first `tier + 1` dials removed: what is left to try once the call
+    has been through tiers 0..tier (used mid-call when the webhook cannot read the rule)."""
+    root = ET.fromstring(document)
+    dials = [verb for verb in root if verb.tag == "Dial"]
+    for verb in dials[: tier + 1]:
+        root.remove(verb)
+    return '<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(root, encoding="unicode")

@@ -37,7 +37,7 @@ class DialOutcome:
         bridged = params.get("DialBridged", "").lower()
         return cls(
             status=params.get("DialCallStatus", "").strip().lower(),
-            sip_code=int(code) if code.isdigit() and len(code) == 3 else None,
+            sip_code=int(code) if code.isascii() and code.isdigit() and len(code) == 3 else None,
             bridged={"true": True, "false": False}.get(bridged),
             screen_accepted=screen_accepted,
             caller_gone=params.get("CallStatus", "").lower() in ("completed", "canceled"),

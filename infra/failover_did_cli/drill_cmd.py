@@ -32,7 +32,7 @@ from twilio.request_validator import RequestValidator
 from failover_did.routing import DRILL_CALL_PREFIX, DialOutcome, matched_trigger
 from failover_did_cli.args import NUMBER
 from failover_did_cli.callsim import Reply, SimulatedCall, TwilioSimulator
-from failover_did_cli.env import current_stack_outputs, use_local_stack_if_set, use_stack_if_set
+from failover_did_cli.env import LOCAL_ENV, STACK_ENV, configure_aws, current_stack_outputs
 from failover_did_cli.simulate_cmd import describe
 
 if TYPE_CHECKING:
@@ -238,14 +238,14 @@ def drill(number: str, url: str | None, caller: str) -> None:
     Requests are signed with TWILIO_AUTH_TOKEN, the token the webhook checks.
     The rule and the event log are read from the tables of FAILOVER_DID_LOCAL
     (the local stack), FAILOVER_DID_STACK (a deployed stack) or the plain AWS
-    configuration. Drill calls are real webhook requests (CallSid CAdrill...):
-    they are logged and counted like calls.
+    configuration. Drill calls are real webhook requests (CallSid CAdrill...): their failovers
+    are logged, but not counted against the monthly budget or as health checks.
     """
     token = os.environ.get("TWILIO_AUTH_TOKEN")
     if not token:
         raise click.UsageError("set TWILIO_AUTH_TOKEN to the token the webhook checks signatures with")
-    use_local_stack_if_set()
-    stack = use_stack_if_set()
+    configure_aws()
+    stack = os.environ.get(STACK_ENV) and not os.environ.get(LOCAL_ENV)
     if url is None:
         url = current_stack_outputs().get("VoiceUrl", DEFAULT_URL) if stack else DEFAULT_URL
     from failover_did.store import events, rules_store

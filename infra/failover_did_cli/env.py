@@ -129,5 +129,6 @@ def current_stack_outputs() -> Mapping[str, str]:
 def configure_aws() -> None:
     """What every command that reads or writes the tables calls first: the local stack
     (FAILOVER_DID_LOCAL) or a deployed stack's outputs (FAILOVER_DID_STACK), else plain AWS settings."""
+    os.environ.setdefault("DYNAMODB_TIMEOUT_SECONDS", "10")  # an operator waits longer than Twilio does
     use_local_stack_if_set()
     use_stack_if_set()

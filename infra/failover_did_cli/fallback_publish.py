@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from failover_did.fallback import CONTENT_TYPE, static_cascade
+from failover_did.fallback import CONTENT_TYPE, private_key, static_cascade
 from failover_did_cli.env import (
     FALLBACK_BASE_URL_ENV,
     FALLBACK_BUCKET_ENV,
@@ -129,6 +129,10 @@ class Publisher:
             CacheControl=CACHE_CONTROL,
             Metadata={DIGEST_METADATA: digest(body)},
         )
+        # The same document by number, private, for the webhook to serve when DynamoDB fails.
+        self.client.put_object(
+            Bucket=self.config.bucket, Key=private_key(rule.number), Body=body, ContentType=CONTENT_TYPE
+        )
 
     def is_current(self, rule: Rule, key: str) -> bool:
         """Whether the published object exists and is `rule`'s document (by its sha256 metadata)."""
@@ -144,8 +148,9 @@ class Publisher:
             raise
         return bool(head.get("Metadata", {}).get(DIGEST_METADATA) == digest(document(rule)))
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: str, number: str) -> None:
         self.client.delete_object(Bucket=self.config.bucket, Key=self.config.object_key(key))
+        self.client.delete_object(Bucket=self.config.bucket, Key=private_key(number))
 
 
 @dataclass(frozen=True)
@@ -190,7 +195,7 @@ def publish_after_apply(
                     publisher.publish(rule, key)
                     results.append(FallbackResult(change.number, "republished", url))
             elif change.action == "deleted" and key:
-                publisher.delete(key)
+                publisher.delete(key, change.number)
                 results.append(FallbackResult(change.number, "deleted", url))
         except (ClientError, BotoCoreError, ConcurrentEdit) as error:
             results.append(FallbackResult(change.number, "failed", url, describe_error(error)))

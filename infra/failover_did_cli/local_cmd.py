@@ -108,6 +108,7 @@ failover-did local is running (Ctrl-C stops it)
         click.echo(f"  no fallback published: {applied.not_published}")
     sys.stdout.flush()
     stack.start_health_checks()
+    stack.start_event_log()
     try:
         stack.serve_forever()
     except KeyboardInterrupt:

@@ -101,8 +101,7 @@ class LocalStack:
         self.table_names = schema.create_tables(client)
         os.environ.update(schema.local_environment(self.table_names))
         self._create_fallback_bucket()
-        self._http = ThreadingHTTPServer((self.host, self.port), _handler_class(self))
-        self._http.daemon_threads = True
+        self._http = _Server((self.host, self.port), _handler_class(self))
 
     def _configure_environment(self) -> None:
         self.token = os.environ.get("TWILIO_AUTH_TOKEN", "")
@@ -166,6 +165,38 @@ class LocalStack:
             uses = ", ".join(f"{u.number} {u.tier_name}" for u in plan.get(change.target, []))
             self.echo(f"{time.strftime('%H:%M:%S')} health: {change.target} {change.kind} ({change.reason}) - {uses}")
 
+    def start_event_log(self, interval: float = 1.0) -> threading.Thread:
+        """Print each event (failover, unreachable, recovered) as it lands in the event log."""
+        thread = threading.Thread(target=self._event_loop, args=(interval,), name="local-events", daemon=True)
+        thread.start()
+        return thread
+
+    def _event_loop(self, interval: float) -> None:
+        from datetime import UTC, datetime, timedelta
+
+        from failover_did.store import events, rules_store
+        from failover_did_cli.events_cmd import describe
+
+        seen: set[tuple[str, str, str, str]] = set()
+        since = datetime.now(UTC)
+        numbers: list[str] = []
+        refreshed = 0.0
+        while not self._stopping.wait(interval):
+            try:
+                if time.monotonic() - refreshed > 10:  # the numbers to watch: a query each, no table scans
+                    numbers, refreshed = [s.rule.number for s in rules_store.all_rules()], time.monotonic()
+                fresh = [e for n in numbers for e in events.events_of(n, since)]
+            except Exception as error:  # keep watching; say what went wrong
+                self.echo(f"{time.strftime('%H:%M:%S')} event log unreadable: {error}")
+                continue
+            for event in sorted(fresh, key=lambda e: e.at):
+                key = (event.number, event.at, event.kind, str(event.detail))
+                if key in seen:
+                    continue
+                seen.add(key)
+                self.echo(f"{event.at[11:19]} event: {event.number} {event.kind}: {describe(event.kind, event.detail)}")
+            since = datetime.now(UTC) - timedelta(seconds=5)  # late writers: re-read a short overlap
+
     def stop(self) -> None:
         self._stopping.set()
         if self._http is not None:
@@ -213,6 +244,11 @@ def fallback_bucket_policy(bucket: str, template: dict[str, Any] | None = None) 
             {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"{arn}/{FALLBACK_PREFIX}*"}
         ],
     }
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # socketserver's default of 5 resets connections under a burst of calls
 
 
 def _handler_class(stack: LocalStack) -> type[BaseHTTPRequestHandler]:

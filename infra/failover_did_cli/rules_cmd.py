@@ -12,7 +12,7 @@ import click
 from rich.table import Table
 
 from failover_did_cli.args import NUMBER
-from failover_did_cli.env import LOCAL_ENV, STACK_ENV, use_local_stack_if_set, use_stack_if_set
+from failover_did_cli.env import LOCAL_ENV, STACK_ENV, configure_aws, use_local_stack_if_set
 from failover_did_cli.fallback_publish import FallbackResult, NotConfigured, Publisher, config_from_env
 from failover_did_cli.output import print_table
 
@@ -127,8 +127,7 @@ def with_store(fn: Callable[[], T]) -> T:
 @click.group()
 def rules() -> None:
     """Validate, apply and inspect failover rules."""
-    use_local_stack_if_set()
-    use_stack_if_set()
+    configure_aws()
 
 
 @rules.command()
@@ -257,7 +256,7 @@ def delete(number: str) -> None:
         return
     url = publisher.url(deleted.fallback_key)
     try:
-        publisher.delete(deleted.fallback_key)
+        publisher.delete(deleted.fallback_key, deleted.rule.number)
     except (ClientError, BotoCoreError) as error:
         raise click.ClickException(
             f"the rule was deleted, but its fallback {url} was not: {describe_error(error)}"

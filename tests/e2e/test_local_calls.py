@@ -4,6 +4,7 @@ follow each Dial's action URL), and the rules commands against the running stack
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -194,3 +195,14 @@ def test_failover_shows_in_events_and_status(local_stack: RunningStack, tmp_path
     assert "At risk" in at_risk.stdout and "primary's host pbx.example.com" in at_risk.stdout
     unknown = local_stack.cli("status", "+14155550599")
     assert unknown.returncode == 1 and "no rule for +14155550599" in unknown.stderr
+
+
+def test_local_stack_prints_each_event_as_it_happens(local_stack: RunningStack) -> None:
+    call = local_stack.simulator().call("+14155550200")
+    call.start()
+    call.dial_ended("failed", sip_code=502)
+    deadline = time.monotonic() + 10
+    expected = f"event: +14155550200 failover: tier 0 -> tier 1 +14155550222 (5xx), call {call.sid}"
+    while expected not in local_stack.output():
+        assert time.monotonic() < deadline, local_stack.output()
+        time.sleep(0.2)

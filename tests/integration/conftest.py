@@ -18,10 +18,12 @@ def aws() -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         schema.create_tables(client)
+        from failover_did.store import breaker
         from failover_did.webhook import app
 
         app.rules.clear()
         app.health.clear()
+        breaker.dynamodb.reset()
         yield client
 
 

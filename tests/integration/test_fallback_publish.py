@@ -67,8 +67,8 @@ def rules_file(tmp_path: Path, timeout: int = 15, text: str = RULES) -> Path:
     return path
 
 
-def objects(s3: Any) -> dict[str, Any]:
-    listing = s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])
+def objects(s3: Any, prefix: str = "fallback/") -> dict[str, Any]:
+    listing = s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
     return {o["Key"]: s3.get_object(Bucket=BUCKET, Key=o["Key"]) for o in listing}
 
 
@@ -96,6 +96,10 @@ def test_apply_publishes_each_number_as_xml(s3: Any, tmp_path: Path) -> None:
     targets = [noun.text for dial in ET.fromstring(body).iter("Dial") for noun in dial]
     assert targets == ["sip:frontdesk@pbx.example.com", "+14155550111", "sip:oncall@dr.example.net"]
     assert set(objects(s3)) == {f"fallback/{key}.xml", f"fallback/{key_of('+14155550200')}.xml"}
+    # the private copy by number, which the webhook serves when DynamoDB fails and nothing is cached
+    private = objects(s3, "private/")
+    assert set(private) == {"private/+14155550100.xml", "private/+14155550200.xml"}
+    assert private["private/+14155550100.xml"]["Body"].read().decode() == body
 
 
 def test_key_is_kept_when_the_rule_changes_and_the_document_follows(s3: Any, tmp_path: Path) -> None:
@@ -163,11 +167,12 @@ def test_delete_and_prune_remove_the_object(s3: Any, tmp_path: Path) -> None:
     pruned = apply_and_publish(rules_file(tmp_path, text=ONLY_100), prune=True)
     assert pruned.fallback_of("+14155550200").action == "deleted"  # type: ignore[union-attr]
     assert set(objects(s3)) == {f"fallback/{key_100}.xml"}
+    assert set(objects(s3, "private/")) == {"private/+14155550100.xml"}
 
     result = CliRunner().invoke(cli, ["rules", "delete", "+14155550100"])
     assert result.exit_code == 0, result.output
     assert f"fallback: {BASE}{key_100}.xml deleted" in result.output
-    assert objects(s3) == {}
+    assert objects(s3) == {} and objects(s3, "") == {}
 
 
 def test_edit_between_read_and_write_is_refused_and_its_key_kept(

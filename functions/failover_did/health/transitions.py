@@ -15,7 +15,7 @@ from failover_did.health.hysteresis import DOWN, Thresholds, Transition
 from failover_did.observability import logger, metrics
 from failover_did.routing import DialOutcome, live_failure_reason, probe_target
 from failover_did.rules.model import Rule
-from failover_did.store import events, health_store
+from failover_did.store import breaker, events, health_store
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,10 @@ def count_live_failure(rule: Rule, index: int, outcome: DialOutcome, call_sid: s
         return
     metrics.add_metric(name=m.PASSIVE_FAILURES, unit=MetricUnit.Count, value=1)
     try:
-        transition = health_store.record_check(
-            probe_target(tier), DOWN, reason, at, Thresholds.from_env(os.environ), passive_key=f"{call_sid}#{index}"
+        transition = breaker.dynamodb.call(
+            lambda: health_store.record_check(
+                probe_target(tier), DOWN, reason, at, Thresholds.from_env(os.environ), passive_key=f"{call_sid}#{index}"
+            )
         )
     except PynamoDBException as error:
         logger.error("passive health write failed", extra={"target": tier.target, "error": str(error)})

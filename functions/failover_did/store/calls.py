@@ -7,6 +7,7 @@ import time
 from pynamodb.exceptions import PynamoDBException
 
 from failover_did.observability import logger
+from failover_did.store import breaker
 from failover_did.store.tables import CallItem
 
 KEEP_SECONDS = 24 * 3600
@@ -14,13 +15,14 @@ KEEP_SECONDS = 24 * 3600
 
 def record_screen_accept(parent_call_sid: str, tier: int) -> None:
     # Idempotent: a retried webhook writes the same item again.
-    CallItem(parent_call_sid, f"screen#{tier}", expires_at=int(time.time()) + KEEP_SECONDS).save()
+    item = CallItem(parent_call_sid, f"screen#{tier}", expires_at=int(time.time()) + KEEP_SECONDS)
+    breaker.dynamodb.call(item.save)
 
 
 def screen_accepted(parent_call_sid: str, tier: int) -> bool:
     """Whether the callee of `tier` pressed 1; a storage failure counts as not accepted."""
     try:
-        CallItem.get(parent_call_sid, f"screen#{tier}")
+        breaker.dynamodb.call(lambda: CallItem.get(parent_call_sid, f"screen#{tier}"))
     except CallItem.DoesNotExist:
         return False
     except PynamoDBException:

@@ -10,6 +10,7 @@ from typing import Any
 
 from pynamodb.exceptions import PutError
 
+from failover_did.store import breaker
 from failover_did.store.tables import EventItem
 
 RETENTION_ENV = "EVENT_RETENTION_DAYS"
@@ -46,7 +47,7 @@ def record(number: str, kind: str, at: datetime, detail: dict[str, Any], event_i
     try:
         item.save(condition=EventItem.sk.does_not_exist())
     except PutError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if breaker.error_code(error) == "ConditionalCheckFailedException":
             return False
         raise
     return True

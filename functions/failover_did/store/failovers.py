@@ -12,7 +12,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from failover_did.store import events
+from failover_did.store import breaker, events
 from failover_did.store.calls import KEEP_SECONDS
 from failover_did.store.tables import CallItem, FailoverCount, aws_region
 
@@ -34,7 +34,7 @@ class Failover:
 @lru_cache(maxsize=1)
 def _connection() -> Connection:
     # Built once per container: a new connection means a new botocore client (tens of milliseconds).
-    return Connection(region=aws_region())
+    return Connection(region=aws_region(), host=getattr(CallItem.Meta, "host", None))
 
 
 def month_key(at: datetime) -> str:
@@ -88,7 +88,7 @@ def claim_budget_alert(number: str, at: datetime) -> bool:
             condition=FailoverCount.budget_alerted.does_not_exist(),
         )
     except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if breaker.error_code(error) == "ConditionalCheckFailedException":
             return False
         raise
     return True

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pynamodb.exceptions import PutError, PynamoDBException
 
 from failover_did.health.hysteresis import UNKNOWN, TargetHealth, Thresholds, Transition, observe
+from failover_did.store import breaker
 from failover_did.store.tables import HealthItem
 
 CACHE_SECONDS = 5.0
@@ -36,7 +37,7 @@ class HealthReader:
         stale = [t for t in wanted if t not in self._cache or now - self._cache[t][1] >= self._ttl]
         if stale:
             try:
-                found = {item.target: item.state for item in HealthItem.batch_get(stale)}
+                found = breaker.dynamodb.call(lambda: {i.target: i.state for i in HealthItem.batch_get(stale)})
             except PynamoDBException:
                 found = None
             if found is not None:
@@ -89,7 +90,7 @@ def record_check(
         try:
             item.save()
         except PutError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
+            if breaker.error_code(error) == "ConditionalCheckFailedException":
                 time.sleep(random.uniform(0.005, 0.05))  # let the other writer finish, then fold again
                 continue
             raise

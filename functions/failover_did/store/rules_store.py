@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pynamodb.exceptions import DeleteError, PutError, PynamoDBException
 
 from failover_did.rules.model import Rule
+from failover_did.store import breaker
 from failover_did.store.tables import RuleItem
 
 CACHE_SECONDS = 10.0
@@ -46,7 +47,7 @@ class RuleReader:
         if cached is not None and now - cached[1] < self._ttl:
             return Lookup(cached[0], stale=False)
         try:
-            rule = load_rule(number)
+            rule = breaker.dynamodb.call(lambda: load_rule(number))
         except PynamoDBException as error:
             if cached is None:
                 raise StoreUnavailable(str(error)) from error
@@ -169,18 +170,34 @@ def delete_stored(number: str) -> StoredRule | None:
 
 
 def _save(item: RuleItem) -> None:
+    expected = item.version  # the version read; PynamoDB bumps it when the write succeeds
     try:
         item.save()
     except PutError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if breaker.error_code(error) != "ConditionalCheckFailedException":
+            raise
+        if not _landed_already(item, expected):
             raise ConcurrentEdit(f"{item.number} was changed by someone else while this ran; run it again") from error
-        raise
+
+
+def _landed_already(item: RuleItem, expected: int | None) -> bool:
+    """A write whose answer timed out may have landed; the retry then fails its own version check. If the
+    stored item is ours (our rule, one version on), the write succeeded."""
+    try:
+        stored = RuleItem.get(item.number, consistent_read=True)
+    except RuleItem.DoesNotExist:
+        return False
+    ours = stored.rule == item.rule and stored.fallback_key == item.fallback_key
+    if ours and int(stored.version or 0) == int(expected or 0) + 1:
+        item.version = stored.version
+        return True
+    return False
 
 
 def _delete(item: RuleItem) -> None:
     try:
         item.delete()
     except DeleteError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if breaker.error_code(error) == "ConditionalCheckFailedException":
             raise ConcurrentEdit(f"{item.number} was changed by someone else while this ran; run it again") from error
         raise

@@ -21,6 +21,13 @@ HEALTH_TABLE_ENV = "HEALTH_TABLE_NAME"
 EVENTS_TABLE_ENV = "EVENTS_TABLE_NAME"
 
 
+TIMEOUT_ENV = "DYNAMODB_TIMEOUT_SECONDS"
+# The webhook answers within Twilio's 15 s and should within 2 s even when DynamoDB hangs: one try and
+# one retry of at most 0.5 s each, then the last known rule or the static fallback. The operator's
+# commands set a longer timeout (failover_did_cli.env.configure_aws).
+TIMEOUT_SECONDS = float(os.environ.get(TIMEOUT_ENV) or 0.5)
+
+
 def aws_region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
@@ -32,8 +39,8 @@ class RuleItem(Model):
         table_name = os.environ.get(RULES_TABLE_ENV, "failover-did-rules")
         region = aws_region()
         max_retry_attempts = 1
-        connect_timeout_seconds = 1
-        read_timeout_seconds = 1
+        connect_timeout_seconds = TIMEOUT_SECONDS
+        read_timeout_seconds = TIMEOUT_SECONDS
 
     number = UnicodeAttribute(hash_key=True)
     rule = JSONAttribute()
@@ -50,8 +57,8 @@ class CallItem(Model):
         table_name = os.environ.get(CALLS_TABLE_ENV, "failover-did-calls")
         region = aws_region()
         max_retry_attempts = 1
-        connect_timeout_seconds = 1
-        read_timeout_seconds = 1
+        connect_timeout_seconds = TIMEOUT_SECONDS
+        read_timeout_seconds = TIMEOUT_SECONDS
 
     call_sid = UnicodeAttribute(hash_key=True)
     item = UnicodeAttribute(range_key=True)
@@ -66,8 +73,8 @@ class HealthItem(Model):
         table_name = os.environ.get(HEALTH_TABLE_ENV, "failover-did-health")
         region = aws_region()
         max_retry_attempts = 1
-        connect_timeout_seconds = 1
-        read_timeout_seconds = 1
+        connect_timeout_seconds = TIMEOUT_SECONDS
+        read_timeout_seconds = TIMEOUT_SECONDS
 
     target = UnicodeAttribute(hash_key=True)
     state = UnicodeAttribute(default="unknown")
@@ -88,8 +95,8 @@ class EventItem(Model):
         table_name = os.environ.get(EVENTS_TABLE_ENV, "failover-did-events")
         region = aws_region()
         max_retry_attempts = 1
-        connect_timeout_seconds = 1
-        read_timeout_seconds = 1
+        connect_timeout_seconds = TIMEOUT_SECONDS
+        read_timeout_seconds = TIMEOUT_SECONDS
 
     number = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)  # "<ISO time>#<event id>"
@@ -106,8 +113,8 @@ class FailoverCount(Model):
         table_name = os.environ.get(EVENTS_TABLE_ENV, "failover-did-events")
         region = aws_region()
         max_retry_attempts = 1
-        connect_timeout_seconds = 1
-        read_timeout_seconds = 1
+        connect_timeout_seconds = TIMEOUT_SECONDS
+        read_timeout_seconds = TIMEOUT_SECONDS
 
     number = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)

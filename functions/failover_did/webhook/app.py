@@ -18,11 +18,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pynamodb.exceptions import PynamoDBException
 
+from failover_did import fallback, twiml
 from failover_did import metric_names as m
-from failover_did import twiml
 from failover_did.health import transitions
 from failover_did.observability import logger, metrics
 from failover_did.routing import (
+    ANSWERED_STATUSES,
     DialOutcome,
     DialTier,
     Finish,
@@ -34,7 +35,7 @@ from failover_did.routing import (
     probe_target,
 )
 from failover_did.rules.model import Rule
-from failover_did.store import calls, failovers
+from failover_did.store import breaker, calls, failovers, static_fallback
 from failover_did.store.health_store import HealthReader
 from failover_did.store.rules_store import Lookup, RuleReader, StoreUnavailable
 from failover_did.webhook.signature import TokenSource, TokenUnavailable, is_valid, public_base, signed_url
@@ -76,7 +77,7 @@ def form(event: dict[str, Any]) -> dict[str, str]:
 
 def query_int(name: str, upper: int) -> int:
     raw = parse_qs(app.current_event.raw_event.get("rawQueryString") or "").get(name, [""])[-1]
-    if not raw.isdigit() or int(raw) > upper:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > upper:
         raise BadRequest(f"query parameter {name} must be a whole number up to {upper}")
     return int(raw)
 
@@ -103,7 +104,10 @@ def params() -> dict[str, str]:
 
 def number_rule() -> Lookup:
     p = params()
-    lookup = rules.get(p.get("To") or p.get("Called") or "")
+    number = p.get("To") or p.get("Called") or ""
+    if not number:
+        return Lookup(None, stale=False)  # nothing to look up: an unknown number, not a storage failure
+    lookup = rules.get(number)
     if lookup.stale:
         metrics.add_metric(name=m.STALE_RULE_SERVED, unit=MetricUnit.Count, value=1)
     return lookup
@@ -146,7 +150,9 @@ def note_failover(rule: Rule, step: DialTier, from_tier: int) -> None:
     counts = from_tier == 0 and not is_drill(call_sid)
     move = failovers.Failover(rule.number, call_sid, from_tier, step.index, step.tier.target, reason, counts)
     try:
-        written, crossed = failovers.record_and_count(move, rule.monthly_failover_budget, datetime.now(UTC))
+        written, crossed = breaker.dynamodb.call(
+            lambda: failovers.record_and_count(move, rule.monthly_failover_budget, datetime.now(UTC))
+        )
     except PynamoDBException as error:
         logger.error("failover event not written", extra={"call_sid": move.call_sid, "error": str(error)})
         written, crossed = True, False  # better a repeated metric than a missed alarm
@@ -196,7 +202,10 @@ def screen_answer() -> Response[str]:
     if p.get("Digits") != "1":
         return reply(twiml.say_and_hang_up("Call declined."))
     parent = p.get("ParentCallSid") or p.get("CallSid", "")
-    calls.record_screen_accept(parent, tier)
+    try:
+        calls.record_screen_accept(parent, tier)
+    except PynamoDBException as error:  # still bridge: Twilio's DialBridged tells the caller's side
+        logger.error("screen acceptance not stored", extra={"call_sid": parent, "error": str(error)})
     return reply(twiml.empty())  # the url's TwiML ends: Twilio bridges the callee to the caller
 
 
@@ -224,9 +233,19 @@ def no_token(error: TokenUnavailable) -> Response[str]:
 
 @app.exception_handler(StoreUnavailable)
 def store_down(error: StoreUnavailable) -> Response[str]:
+    """DynamoDB failed and this container has no copy of the rule: serve the number's static cascade from
+    S3 (mid-call, only the tiers not tried yet); if that fails too, an apology rather than an error."""
     metrics.add_metric(name=m.STORE_UNAVAILABLE, unit=MetricUnit.Count, value=1)
     logger.error("rules unavailable and none cached", extra={"reason": str(error)})
-    return reply(twiml.say_and_hang_up(twiml.STORE_DOWN_SAY))
+    p = app.context.get("params") or {}
+    outcome = DialOutcome.from_params(p)
+    on_action = app.current_event.path.endswith("/voice/action")
+    if on_action and (outcome.caller_gone or outcome.status in ("canceled", *ANSWERED_STATUSES)):
+        return reply(twiml.render(Stop("answered or hung up"), base="", caller="", called=""))
+    document = static_fallback.static_cascade_of(p.get("To") or p.get("Called") or "")
+    if document is not None and on_action:
+        document = fallback.after_tier(document, query_int("tier", 99))
+    return reply(document or twiml.say_and_hang_up(twiml.STORE_DOWN_SAY))
 
 
 @app.not_found

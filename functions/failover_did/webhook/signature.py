@@ -73,11 +73,14 @@ class TokenSource:
 
 
 def is_valid(token: str, url: str, params: Mapping[str, str], signature: str) -> bool:
-    if not signature:
+    if not signature or not signature.isascii():
         return False
     validator = RequestValidator(token)
     # The exact URL matches almost always; the library's full check (which also tries the URL with
     # and without an explicit port) runs only when it does not.
     if hmac.compare_digest(validator.compute_signature(url, dict(params)), signature):
         return True
-    return bool(validator.validate(url, dict(params), signature))
+    try:
+        return bool(validator.validate(url, dict(params), signature))
+    except ValueError:  # a Host header that is no URL authority ("[x", "h:99999"): not what Twilio signed
+        return False
