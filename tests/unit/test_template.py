@@ -195,7 +195,7 @@ def test_policies_grant_exactly_what_the_webhook_needs(translated: dict[str, Any
 
 def test_policies_grant_exactly_what_the_health_checker_needs(translated: dict[str, Any]) -> None:
     assert _grants(translated, "HealthCheckFunction") == {
-        "dynamodb:Scan": ["RulesTable"],
+        "dynamodb:Scan": ["HealthTable", "RulesTable"],
         "dynamodb:GetItem": ["HealthTable"],
         "dynamodb:PutItem": ["EventsTable", "HealthTable"],
     }

@@ -21,6 +21,7 @@ from failover_did.observability import logger, metrics
 from failover_did.routing import probe_target
 from failover_did.rules.model import Rule
 from failover_did.store import health_store, rules_store
+from failover_did.store.tables import HealthItem
 
 Prober = Callable[[Iterable[str], float], Coroutine[Any, Any, dict[str, ProbeResult]]]
 
@@ -65,11 +66,18 @@ def record_results(
     """Fold each result into its target's health; a change becomes events and a metric."""
     thresholds = thresholds or Thresholds.from_env(os.environ)
     report = Report(probed=len(results))
+    try:
+        known = health_store.items_by_target()
+    except Exception as error:  # each target is then read on its own
+        logger.error("health scan failed", extra={"error": str(error)})
+        known = {}
     for target, result in sorted(results.items()):
         if result.state == DOWN:
             report.down.append(target)
         try:
-            transition = health_store.record_check(target, str(result.state), result.reason, at, thresholds)
+            transition = health_store.record_check(
+                target, str(result.state), result.reason, at, thresholds, known=known.get(target) or HealthItem(target)
+            )
         except Exception as error:  # one target's storage trouble must not stop the others
             report.errors.append(f"{target}: {error}")
             logger.error("health write failed", extra={"target": target, "error": str(error)})

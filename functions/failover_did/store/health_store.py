@@ -68,15 +68,20 @@ def record_check(
     at: datetime,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     passive_key: str | None = None,
+    known: HealthItem | None = None,
 ) -> Transition | None:
     """Fold one check (or a live call's failure, with `passive_key` naming it) into the target's state.
-    Conditional on the version read; on a conflict the newer state is read and the result folded again."""
+    Conditional on the version read; on a conflict the newer state is read and the result folded again.
+    `known` is the item as just read by the caller (the checker reads all of them in one scan)."""
     stamp = at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    for _ in range(WRITE_RETRIES):
-        try:
-            item = HealthItem.get(target, consistent_read=True)
-        except HealthItem.DoesNotExist:
-            item = HealthItem(target)
+    for attempt in range(WRITE_RETRIES):
+        if attempt == 0 and known is not None:
+            item = known
+        else:
+            try:
+                item = HealthItem.get(target, consistent_read=True)
+            except HealthItem.DoesNotExist:
+                item = HealthItem(target)
         if passive_key is not None and item.passive_key == passive_key:
             return None  # this call's failure was counted already (a retried webhook)
         before = to_health(item)
@@ -107,6 +112,11 @@ def _worth_writing(before: TargetHealth, after: TargetHealth, transition: Transi
         return True  # counters still matter for hysteresis; past 10 in a row they change nothing
     last = datetime.fromisoformat(before.checked_at.replace("Z", "+00:00"))
     return at - last >= STEADY_REWRITE
+
+
+def items_by_target() -> dict[str, HealthItem]:
+    """Every health item, read in one consistent scan (one checker run reads this once, not per target)."""
+    return {item.target: item for item in HealthItem.scan(consistent_read=True) if item.target != RUN_MARKER}
 
 
 def all_health() -> list[TargetHealth]:

@@ -32,15 +32,20 @@ def aws_region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
+class _Connection:
+    """Connection settings every table shares (each model's Meta adds its table name)."""
+
+    region = aws_region()
+    max_retry_attempts = 1
+    connect_timeout_seconds = TIMEOUT_SECONDS
+    read_timeout_seconds = TIMEOUT_SECONDS
+
+
 class RuleItem(Model):
     """One number's rule, kept in the rules-file shape; `version` gives optimistic locking."""
 
-    class Meta:
+    class Meta(_Connection):
         table_name = os.environ.get(RULES_TABLE_ENV, "failover-did-rules")
-        region = aws_region()
-        max_retry_attempts = 1
-        connect_timeout_seconds = TIMEOUT_SECONDS
-        read_timeout_seconds = TIMEOUT_SECONDS
 
     number = UnicodeAttribute(hash_key=True)
     rule = JSONAttribute()
@@ -53,12 +58,8 @@ class RuleItem(Model):
 class CallItem(Model):
     """Short-lived per-call facts (a screened callee's acceptance); expire through the table's TTL."""
 
-    class Meta:
+    class Meta(_Connection):
         table_name = os.environ.get(CALLS_TABLE_ENV, "failover-did-calls")
-        region = aws_region()
-        max_retry_attempts = 1
-        connect_timeout_seconds = TIMEOUT_SECONDS
-        read_timeout_seconds = TIMEOUT_SECONDS
 
     call_sid = UnicodeAttribute(hash_key=True)
     item = UnicodeAttribute(range_key=True)
@@ -69,12 +70,8 @@ class HealthItem(Model):
     """A probed destination's state with its hysteresis counters; `version` makes every write conditional,
     so overlapping checker runs and live calls never overwrite each other's counts."""
 
-    class Meta:
+    class Meta(_Connection):
         table_name = os.environ.get(HEALTH_TABLE_ENV, "failover-did-health")
-        region = aws_region()
-        max_retry_attempts = 1
-        connect_timeout_seconds = TIMEOUT_SECONDS
-        read_timeout_seconds = TIMEOUT_SECONDS
 
     target = UnicodeAttribute(hash_key=True)
     state = UnicodeAttribute(default="unknown")
@@ -91,12 +88,8 @@ class EventItem(Model):
     """The event log: what happened to a number (failover, destination unreachable/recovered, rule changed).
     The sort key starts with the ISO time, so a number's events read in order."""
 
-    class Meta:
+    class Meta(_Connection):
         table_name = os.environ.get(EVENTS_TABLE_ENV, "failover-did-events")
-        region = aws_region()
-        max_retry_attempts = 1
-        connect_timeout_seconds = TIMEOUT_SECONDS
-        read_timeout_seconds = TIMEOUT_SECONDS
 
     number = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)  # "<ISO time>#<event id>"
@@ -109,12 +102,8 @@ class FailoverCount(Model):
     """A number's failovers in one month (UTC), kept in the events table beside its events under the
     sort key "count#YYYY-MM" (after every ISO time, so time-ranged event queries never see it)."""
 
-    class Meta:
+    class Meta(_Connection):
         table_name = os.environ.get(EVENTS_TABLE_ENV, "failover-did-events")
-        region = aws_region()
-        max_retry_attempts = 1
-        connect_timeout_seconds = TIMEOUT_SECONDS
-        read_timeout_seconds = TIMEOUT_SECONDS
 
     number = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
