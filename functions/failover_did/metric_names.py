@@ -22,3 +22,9 @@ DESTINATIONS_DOWN = "DestinationsDown"
 HEALTH_CHECK_RUNS = "HealthCheckRuns"
 PASSIVE_FAILURES = "PassiveFailures"
 FAILOVER_BUDGET_EXCEEDED = "FailoverBudgetExceeded"
+
+# Opt-in breakdowns (template parameter DetailedMetrics): one low-cardinality dimension each, so at most
+# 7 + 6 more billed metrics, and only for the hours they are published.
+DETAILED_ENV = "DETAILED_METRICS"
+FAILOVERS_BY_REASON = "FailoversByReason"  # reason: timeout busy failed sip-4xx sip-5xx sip-6xx down
+DIAL_OUTCOMES = "DialOutcomes"  # outcome: answered busy no-answer failed canceled other

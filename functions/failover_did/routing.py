@@ -147,6 +147,22 @@ def live_failure_reason(outcome: DialOutcome) -> str | None:
     return None
 
 
+def reason_class(reason: str) -> str:
+    """A failover's reason as one of a few metric values: SIP codes and classes become sip-4xx/5xx/6xx."""
+    if reason in ("timeout", "busy", "failed", "down"):
+        return reason
+    return f"sip-{reason[0]}xx" if reason[:1] in ("4", "5", "6") else "failed"
+
+
+def outcome_class(tier: Tier | None, outcome: DialOutcome) -> str:
+    """How a dialed leg ended, as one of a few metric values."""
+    if outcome.caller_gone or outcome.status == "canceled":
+        return "canceled"
+    if tier is not None and answered(tier, outcome):
+        return "answered"
+    return outcome.status if outcome.status in ("busy", "no-answer", "failed") else "other"
+
+
 def is_drill(call_sid: str) -> bool:
     return call_sid.startswith(DRILL_CALL_PREFIX)
 

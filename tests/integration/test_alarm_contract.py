@@ -100,3 +100,34 @@ def test_alarms_fit_the_free_allowance_and_reach_the_alarm_topic() -> None:
     assert len(found) <= 10  # CloudWatch bills alarms beyond 10 a month
     for logical_id, alarm in found.items():
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], logical_id
+
+
+def test_detailed_metrics_are_opt_in_with_one_low_cardinality_dimension(
+    webhook: Webhook, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    capsys.readouterr()
+    webhook.post("/voice/action", call_params(sid="CA" + "7" * 32, DialCallStatus="busy"), "tier=0&hop=1")
+    plain = {
+        m["Name"]
+        for r in emf_records(capsys.readouterr().out)
+        for d in r["_aws"]["CloudWatchMetrics"]
+        for m in d["Metrics"]
+    }
+    assert "Failovers" in plain and not plain & {"FailoversByReason", "DialOutcomes"}
+
+    monkeypatch.setenv("DETAILED_METRICS", "true")
+    webhook.post(
+        "/voice/action",
+        call_params(sid="CA" + "8" * 32, DialCallStatus="failed", DialSipResponseCode="503"),
+        "tier=0&hop=1",
+    )
+    detailed = {
+        m["Name"]: (d["Dimensions"], record)
+        for record in emf_records(capsys.readouterr().out)
+        for d in record["_aws"]["CloudWatchMetrics"]
+        for m in d["Metrics"]
+    }
+    dims, record = detailed["FailoversByReason"]
+    assert dims == [["service", "reason"]] and record["reason"] == "sip-5xx" and record["service"] == "failover-did"
+    dims, record = detailed["DialOutcomes"]
+    assert dims == [["service", "outcome"]] and record["outcome"] == "failed"

@@ -159,3 +159,38 @@ def test_next_step_never_dials_outside_the_rule(
         assert not gone and status not in ("canceled", "completed", "answered")
     if gone or status == "canceled":
         assert step == Stop("caller hung up")
+
+
+@pytest.mark.parametrize(
+    ("reason", "metric_value"),
+    [
+        ("timeout", "timeout"),
+        ("busy", "busy"),
+        ("failed", "failed"),
+        ("down", "down"),
+        ("503", "sip-5xx"),
+        ("5xx", "sip-5xx"),
+        ("486", "sip-4xx"),
+        ("6xx", "sip-6xx"),
+        ("weird", "failed"),
+    ],
+)
+def test_failover_reasons_map_to_few_metric_values(reason: str, metric_value: str) -> None:
+    from failover_did.routing import reason_class
+
+    assert reason_class(reason) == metric_value
+
+
+def test_dial_outcomes_map_to_few_metric_values() -> None:
+    from failover_did.routing import outcome_class
+
+    assert outcome_class(PBX, outcome("completed")) == "answered"
+    assert outcome_class(DR, outcome("completed", bridged=False)) == "other"  # screened, never accepted
+    assert outcome_class(PBX, outcome("no-answer", caller_gone=True)) == "canceled"
+    assert [outcome_class(PBX, outcome(s)) for s in ("busy", "no-answer", "failed", "canceled", "x")] == [
+        "busy",
+        "no-answer",
+        "failed",
+        "canceled",
+        "other",
+    ]

@@ -33,6 +33,7 @@ EXPECTED_ENV = {
     "HEALTH_DOWN_AFTER": {"Ref": "HealthDownAfter"},
     "HEALTH_UP_AFTER": {"Ref": "HealthUpAfter"},
     "FALLBACK_BUCKET": {"Ref": "FallbackBucket"},
+    "DETAILED_METRICS": {"Ref": "DetailedMetrics"},
     "TWILIO_AUTH_TOKEN_PARAM": {"Ref": "TwilioAuthTokenParameterName"},
     "PUBLIC_BASE_URL": {"Ref": "PublicBaseUrl"},
     "POWERTOOLS_SERVICE_NAME": "failover-did",

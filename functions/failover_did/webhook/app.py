@@ -21,7 +21,7 @@ from pynamodb.exceptions import PynamoDBException
 from failover_did import fallback, twiml
 from failover_did import metric_names as m
 from failover_did.health import transitions
-from failover_did.observability import logger, metrics
+from failover_did.observability import count_by, logger, metrics
 from failover_did.routing import (
     ANSWERED_STATUSES,
     DialOutcome,
@@ -32,7 +32,9 @@ from failover_did.routing import (
     first_step,
     is_drill,
     next_step,
+    outcome_class,
     probe_target,
+    reason_class,
 )
 from failover_did.rules.model import Rule
 from failover_did.store import breaker, calls, failovers, static_fallback
@@ -159,6 +161,7 @@ def note_failover(rule: Rule, step: DialTier, from_tier: int) -> None:
     if written:
         metrics.add_metric(name=m.FAILOVERS, unit=MetricUnit.Count, value=1)
         metrics.add_metadata("failover", {"from_tier": from_tier, "to_tier": step.index, "reason": reason})
+        count_by(m.FAILOVERS_BY_REASON, "reason", reason_class(reason))
     if crossed:
         metrics.add_metric(name=m.FAILOVER_BUDGET_EXCEEDED, unit=MetricUnit.Count, value=1)
 
@@ -185,6 +188,7 @@ def dial_ended() -> Response[str]:
     if tier is not None and tier.screen and outcome.bridged is None and outcome.status in ("completed", "answered"):
         outcome = DialOutcome.from_params(p, screen_accepted=calls.screen_accepted(p.get("CallSid", ""), index))
     step = next_step(rule, index, hop, outcome, tier_health(rule))
+    count_by(m.DIAL_OUTCOMES, "outcome", outcome_class(tier, outcome))
     if not is_drill(p.get("CallSid", "")):
         transitions.count_live_failure(rule, index, outcome, p.get("CallSid", ""), datetime.now(UTC))
     return respond(step, rule, index)
