@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from failover_did.health.hysteresis import DOWN
 from failover_did.routing import probe_target
 from failover_did.rules.model import Rule, Tier
-from failover_did.sipuri import SipUriError, parse_sip_uri
+from failover_did.sipuri import SipUriError, host_of
 
 PROTECTED = "Protected"
 UNPROTECTED = "Unprotected"
@@ -23,11 +23,9 @@ class Protection:
 
 
 def sip_host(tier: Tier) -> str | None:
-    if not tier.is_sip:
-        return None
     try:
-        return parse_sip_uri(tier.target).host.lower()
-    except SipUriError:
+        return host_of(tier.target)
+    except SipUriError:  # a stored target was validated when applied; never let status fail on one
         return None
 
 

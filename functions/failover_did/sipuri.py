@@ -74,6 +74,14 @@ def parse_sip_uri(text: str) -> SipUri:
     return uri
 
 
+def host_of(target: str) -> str | None:
+    """The lower-cased host of a SIP target (the "same PBX" comparisons); None for anything else.
+    Raises SipUriError for a malformed SIP URI."""
+    if not target.lower().startswith(("sip:", "sips:")):
+        return None
+    return parse_sip_uri(target).host.lower()
+
+
 def _split_hostport(hostport: str) -> tuple[str, int | None]:
     if hostport.startswith("["):
         inside, sep, tail = hostport[1:].partition("]")

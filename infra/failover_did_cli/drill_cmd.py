@@ -32,7 +32,7 @@ from twilio.request_validator import RequestValidator
 from failover_did.routing import DRILL_CALL_PREFIX, DialOutcome, matched_trigger
 from failover_did_cli.args import NUMBER
 from failover_did_cli.callsim import Reply, SimulatedCall, TwilioSimulator
-from failover_did_cli.env import LOCAL_ENV, STACK_ENV, configure_aws, current_stack_outputs
+from failover_did_cli.env import configure_aws, current_stack_outputs
 from failover_did_cli.simulate_cmd import describe
 
 if TYPE_CHECKING:
@@ -245,9 +245,8 @@ def drill(number: str, url: str | None, caller: str) -> None:
     if not token:
         raise click.UsageError("set TWILIO_AUTH_TOKEN to the token the webhook checks signatures with")
     configure_aws()
-    stack = os.environ.get(STACK_ENV) and not os.environ.get(LOCAL_ENV)
-    if url is None:
-        url = current_stack_outputs().get("VoiceUrl", DEFAULT_URL) if stack else DEFAULT_URL
+    if url is None:  # the deployed stack's, when FAILOVER_DID_STACK names one (and the local stack does not win)
+        url = current_stack_outputs().get("VoiceUrl", DEFAULT_URL)
     from failover_did.store import events, rules_store
     from failover_did_cli.rules_cmd import store_errors
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ import click
 from rich.table import Table
 
 from failover_did_cli.args import NUMBER
-from failover_did_cli.env import LOCAL_ENV, STACK_ENV, configure_aws, use_local_stack_if_set
+from failover_did_cli.env import LOCAL_ENV, STACK_ENV, configure_aws
 from failover_did_cli.fallback_publish import FallbackResult, NotConfigured, Publisher, config_from_env
 from failover_did_cli.output import print_table
 
@@ -113,7 +114,7 @@ def store_errors() -> Iterator[None]:
     except PynamoDBException as error:
         hint = (
             ""
-            if use_local_stack_if_set()
+            if os.environ.get(LOCAL_ENV)
             else f" (for the local stack, export {LOCAL_ENV} as it prints; for a deployed one, {STACK_ENV})"
         )
         raise click.ClickException(f"the rules table cannot be reached: {error.msg}{hint}") from error

@@ -53,7 +53,7 @@ def status(number: str | None) -> None:
         states = {}
         lines = []
         for index, tier in enumerate(rule.tiers):
-            probed = tier.health or tier.is_sip
+            probed = tier.is_probed
             item = health.get(probe_target(tier)) if probed else None
             state = (item.state if item else "unknown") if probed else None
             if state is not None:

@@ -40,7 +40,7 @@ def probe_plan(rules: Iterable[Rule]) -> dict[str, list[Use]]:
     plan: dict[str, list[Use]] = {}
     for rule in rules:
         for index, tier in enumerate(rule.tiers):
-            if tier.health or tier.is_sip:
+            if tier.is_probed:
                 plan.setdefault(probe_target(tier), []).append(Use(rule.number, index))
     return plan
 

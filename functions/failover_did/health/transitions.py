@@ -54,7 +54,7 @@ def count_live_failure(rule: Rule, index: int, outcome: DialOutcome, call_sid: s
     as a failed probe (once per call and tier, however often Twilio retries the webhook)."""
     tier = rule.tiers[index] if 0 <= index < len(rule.tiers) else None
     reason = live_failure_reason(outcome)
-    if tier is None or reason is None or not (tier.health or tier.is_sip):
+    if tier is None or reason is None or not tier.is_probed:
         return
     metrics.add_metric(name=m.PASSIVE_FAILURES, unit=MetricUnit.Count, value=1)
     try:

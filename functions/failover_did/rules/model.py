@@ -32,6 +32,12 @@ class Tier:
     def is_sip(self) -> bool:
         return self.target.startswith(("sip:", "sips:"))
 
+    @property
+    def is_probed(self) -> bool:
+        """The health checker probes SIP tiers and tiers with their own `health` target; a phone number
+        without one is never probed, and so never skipped."""
+        return bool(self.health) or self.is_sip
+
     def to_doc(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"target": self.target, "timeout": self.timeout}
         if self.screen:

@@ -12,7 +12,7 @@ from urllib.parse import unquote
 
 import phonenumbers
 
-from failover_did.sipuri import SipUriError, parse_sip_uri
+from failover_did.sipuri import SipUriError, host_of, parse_sip_uri
 
 # The North American codes libphonenumber does not flag: 933 (the 911 address test line), 988 (the
 # crisis line) and the N11 service codes (211 community services ... 911 emergency).
@@ -62,10 +62,8 @@ def normalize_target(value: str) -> str:
 
 def sip_host_of(target: str) -> str | None:
     """The lower-cased host of a SIP target; None for a phone number."""
-    if not target.lower().startswith(("sip:", "sips:")):
-        return None
     try:
-        return parse_sip_uri(target).host.lower()
+        return host_of(target)
     except SipUriError as exc:
         raise TargetError(f"{_show(target)} is not a valid SIP URI: {exc}") from None
 

@@ -73,7 +73,7 @@ def record_check(
     """Fold one check (or a live call's failure, with `passive_key` naming it) into the target's state.
     Conditional on the version read; on a conflict the newer state is read and the result folded again.
     `known` is the item as just read by the caller (the checker reads all of them in one scan)."""
-    stamp = at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    stamp = _stamp(at)
     for attempt in range(WRITE_RETRIES):
         if attempt == 0 and known is not None:
             item = known
@@ -119,13 +119,17 @@ def items_by_target() -> dict[str, HealthItem]:
     return {item.target: item for item in HealthItem.scan(consistent_read=True) if item.target != RUN_MARKER}
 
 
+def _stamp(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def all_health() -> list[TargetHealth]:
     return [to_health(item) for item in HealthItem.scan() if item.target != RUN_MARKER]
 
 
 def mark_run(at: datetime, probed: int) -> None:
     """Record that a checker run finished (what `status` shows as the time of the last check)."""
-    stamp = at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    stamp = _stamp(at)
     item = HealthItem(RUN_MARKER, state="run", reason=f"{probed} targets", checked_at=stamp, since=stamp)
     item.save(add_version_condition=False)
 

@@ -117,7 +117,7 @@ def number_rule() -> Lookup:
 
 def tier_health(rule: Rule) -> dict[str, str]:
     """The known state of the rule's probed tiers (cached a few seconds); unprobed tiers are absent."""
-    probed = [probe_target(t) for t in rule.tiers if t.health or t.is_sip]
+    probed = [probe_target(t) for t in rule.tiers if t.is_probed]
     return health.states(probed) if probed else {}
 
 
