@@ -1,0 +1,64 @@
+"""Settings from the environment, read and checked once per container into one typed object.
+
+`settings()` is cached: a Lambda reads its environment at cold start and a bad value fails then, naming
+the variable. Tests that change the environment call `settings.cache_clear()`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+
+ACCOUNT_SID_ENV = "TWILIO_ACCOUNT_SID"
+ALLOW_PRIVATE_TARGETS_ENV = "ALLOW_PRIVATE_TARGETS"
+PUBLIC_BASE_URL_ENV = "PUBLIC_BASE_URL"
+
+ACCOUNT_SID = re.compile(r"AC[0-9a-f]{32}")
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+
+class SettingError(ValueError):
+    """A setting in the environment is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # The deployment's Twilio account: when set, a webhook naming another AccountSid is refused.
+    account_sid: str | None = None
+    # Health targets on loopback and private ranges may be probed (the local stack tests on loopback);
+    # link-local, metadata, unspecified and multicast addresses never are.
+    allow_private_targets: bool = False
+    # Our URL prefix as Twilio reaches it (a custom domain, a tunnel); empty: from the API's own domain.
+    public_base_url: str = ""
+
+
+def flag(environ: Mapping[str, str], name: str) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise SettingError(f"{name}={environ.get(name)!r}: expected true or false")
+
+
+def load(environ: Mapping[str, str]) -> Settings:
+    account_sid = environ.get(ACCOUNT_SID_ENV, "").strip() or None
+    if account_sid is not None and not ACCOUNT_SID.fullmatch(account_sid):
+        raise SettingError(f"{ACCOUNT_SID_ENV}={account_sid!r}: expected AC followed by 32 hex digits")
+    public_base_url = environ.get(PUBLIC_BASE_URL_ENV, "").strip().rstrip("/")
+    if public_base_url and not public_base_url.startswith(("https://", "http://")):
+        raise SettingError(f"{PUBLIC_BASE_URL_ENV}={public_base_url!r}: expected an http(s):// URL")
+    return Settings(
+        account_sid=account_sid,
+        allow_private_targets=flag(environ, ALLOW_PRIVATE_TARGETS_ENV),
+        public_base_url=public_base_url,
+    )
+
+
+@cache
+def settings() -> Settings:
+    return load(os.environ)

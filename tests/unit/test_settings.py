@@ -1,0 +1,38 @@
+"""Settings are read once and a bad value fails naming its variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from failover_did.settings import SettingError, Settings, load
+
+
+def test_defaults_when_nothing_is_set() -> None:
+    assert load({}) == Settings(account_sid=None, allow_private_targets=False, public_base_url="")
+
+
+def test_values_are_parsed() -> None:
+    got = load(
+        {
+            "TWILIO_ACCOUNT_SID": "AC" + "0123456789abcdef" * 2,
+            "ALLOW_PRIVATE_TARGETS": "true",
+            "PUBLIC_BASE_URL": "https://voice.example.com/prod/",
+        }
+    )
+    assert got.account_sid == "AC" + "0123456789abcdef" * 2
+    assert got.allow_private_targets is True
+    assert got.public_base_url == "https://voice.example.com/prod"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TWILIO_ACCOUNT_SID", "ACnothex"),
+        ("TWILIO_ACCOUNT_SID", "AC" + "0" * 31),
+        ("ALLOW_PRIVATE_TARGETS", "maybe"),
+        ("PUBLIC_BASE_URL", "voice.example.com"),
+    ],
+)
+def test_a_bad_value_names_its_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingError, match=name):
+        load({name: value})
