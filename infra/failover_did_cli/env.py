@@ -11,8 +11,11 @@ Both must be applied before anything imports the store, whose table names are re
 from __future__ import annotations
 
 import os
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
@@ -64,12 +67,59 @@ def use_local_stack_if_set() -> str | None:
     use the ordinary AWS configuration."""
     endpoint = os.environ.get(LOCAL_ENV, "").strip()
     if endpoint:
+        check_local_url(endpoint)
         os.environ.update(local_aws_environment(endpoint))
         for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
             os.environ.pop(key, None)
         for key, value in local_fallback_environment(endpoint).items():
             os.environ.setdefault(key, value)
     return endpoint or None
+
+
+def check_local_url(value: str) -> None:
+    """FAILOVER_DID_LOCAL must be the URL the banner prints; anything else is one line, not a traceback."""
+    example = "http://127.0.0.1:3001"
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or port is None:
+        hint = f"http://{value}" if "://" not in value else example
+        raise click.ClickException(
+            f"{LOCAL_ENV}={value!r} is not the local stack's URL: export it as `failover-did local` prints it "
+            f"in its banner, e.g. {LOCAL_ENV}={hint}"
+        )
+
+
+LOCAL_SERVER_NAME = "failover-did-local"
+"""The local stack's webhook server names itself so: a command pointed at it instead of the AWS emulation
+can say so."""
+
+
+def local_stack_hint(endpoint: str, timeout: float = 2.0) -> str:
+    """What is wrong with the local stack at `endpoint` and what to do, asked only once a command has
+    already failed to reach it."""
+    try:
+        with urllib.request.urlopen(endpoint, timeout=timeout) as response:
+            server = response.headers.get("Server", "")
+    except urllib.error.HTTPError as error:
+        server = error.headers.get("Server", "")
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        return (
+            f"nothing answers at {endpoint} ({reason}): is `failover-did local` running? "
+            f"Start it, then export {LOCAL_ENV} as its banner prints"
+        )
+    if server.startswith(LOCAL_SERVER_NAME):
+        port = urlsplit(endpoint).port or 0
+        return (
+            f"{endpoint} is the local stack's webhook; {LOCAL_ENV} takes its AWS emulation URL, which the "
+            f"banner prints (by default the next port: {LOCAL_ENV}={endpoint.replace(f':{port}', f':{port + 1}')})"
+        )
+    if "amazon.com" not in server.lower():
+        return f"{endpoint} answers, but it is not the AWS emulation of `failover-did local`"
+    return f"the local stack at {endpoint} answered with an error"
 
 
 def use_stack_if_set(client_factory: Callable[[], Any] | None = None) -> str | None:

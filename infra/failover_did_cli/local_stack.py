@@ -27,6 +27,7 @@ from failover_did_cli.env import (
     FALLBACK_PREFIX,
     LOCAL_ENV,
     LOCAL_FALLBACK_BUCKET,
+    LOCAL_SERVER_NAME,
     local_aws_environment,
     local_fallback_environment,
 )
@@ -253,7 +254,7 @@ class _Server(ThreadingHTTPServer):
 
 def _handler_class(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        server_version = "failover-did-local"
+        server_version = LOCAL_SERVER_NAME
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:

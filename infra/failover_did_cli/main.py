@@ -17,6 +17,7 @@ from failover_did_cli import (
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="failover-did", prog_name="failover-did", message="%(prog)s %(version)s")
 def cli() -> None:
     """Keep a Twilio number answering when the destination behind it fails."""
 

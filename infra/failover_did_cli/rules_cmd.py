@@ -13,7 +13,7 @@ import click
 from rich.table import Table
 
 from failover_did_cli.args import NUMBER
-from failover_did_cli.env import LOCAL_ENV, STACK_ENV, configure_aws
+from failover_did_cli.env import LOCAL_ENV, STACK_ENV, configure_aws, local_stack_hint
 from failover_did_cli.fallback_publish import FallbackResult, NotConfigured, Publisher, config_from_env
 from failover_did_cli.output import print_table
 
@@ -112,11 +112,10 @@ def store_errors() -> Iterator[None]:
     except ConcurrentEdit as error:
         raise click.ClickException(str(error)) from error
     except PynamoDBException as error:
-        hint = (
-            ""
-            if os.environ.get(LOCAL_ENV)
-            else f" (for the local stack, export {LOCAL_ENV} as it prints; for a deployed one, {STACK_ENV})"
-        )
+        local = os.environ.get(LOCAL_ENV, "").strip()
+        if local:
+            raise click.ClickException(f"the rules table cannot be reached: {local_stack_hint(local)}") from error
+        hint = f" (for the local stack, export {LOCAL_ENV} as it prints; for a deployed one, {STACK_ENV})"
         raise click.ClickException(f"the rules table cannot be reached: {error.msg}{hint}") from error
 
 
