@@ -1,0 +1,114 @@
+"""Reading a rules file's YAML safely: bounded in size, nesting and expansion, before anything is judged.
+
+A rules file is small and flat (numbers -> rule -> tier -> field), so anything else is refused at the
+loader with one line: anchors and aliases (a few hundred bytes of nested aliases expand to gigabytes),
+nesting deeper than MAX_DEPTH (deep brackets exhaust the parser's recursion), and files over
+MAX_FILE_BYTES.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from yaml.events import AliasEvent, CollectionStartEvent, NodeEvent
+from yaml.nodes import Node
+
+from failover_did.rules.text import show
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_FILE_TEXT = "4 MiB"
+MAX_DEPTH = 20
+
+
+class LoadError(ValueError):
+    """The text is not a rules document we will read; the message is one line without the file name."""
+
+
+def load_yaml(text: str) -> tuple[object, list[str]]:
+    """The document of a rules file and the keys given twice (as problems), or LoadError naming why not."""
+    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise LoadError(file_too_large())
+    loader = _Loader(text)
+    try:
+        doc = loader.get_single_data()
+    except yaml.YAMLError as exc:
+        raise LoadError(_yaml_problem(exc)) from None
+    except (ValueError, RecursionError) as exc:  # an integer past Python's digit limit, say
+        raise LoadError(f"invalid YAML: {show(str(exc))}") from None
+    finally:
+        loader.dispose()
+    duplicates = [f"line {line}: {key} appears twice in the same mapping" for key, line in loader.duplicates]
+    return doc, duplicates
+
+
+def file_too_large(size: int | None = None) -> str:
+    what = f"{size:,} bytes" if size is not None else f"more than {MAX_FILE_TEXT}"
+    return f"the file is {what}; a rules file may be at most {MAX_FILE_TEXT} ({MAX_FILE_BYTES:,} bytes)"
+
+
+class _Refused(yaml.YAMLError):
+    def __init__(self, message: str, mark: yaml.Mark | None) -> None:
+        super().__init__(message)
+        self.problem = message
+        self.problem_mark = mark
+
+
+class _Loader(yaml.SafeLoader):
+    """A safe loader that refuses anchors, aliases and deep nesting before building anything, and notes
+    keys given twice in one mapping (PyYAML silently keeps the last)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[tuple[str, int]] = []
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: object) -> Node | None:
+        event = self.peek_event()
+        if isinstance(event, AliasEvent) or (isinstance(event, NodeEvent) and event.anchor is not None):
+            raise _Refused(
+                "anchors and aliases (&name, *name) are not accepted in a rules file; write each rule out "
+                "in full",
+                event.start_mark,
+            )
+        nested = isinstance(event, CollectionStartEvent)
+        if nested:
+            self._depth += 1
+            if self._depth > MAX_DEPTH:
+                raise _Refused(
+                    f"nested more than {MAX_DEPTH} levels deep; a rules file needs no more than 5",
+                    event.start_mark,
+                )
+        try:
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            if nested:
+                self._depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:
+                continue  # unhashable key: construct_mapping reports it
+            if duplicate:
+                self.duplicates.append((show(key), key_node.start_mark.line + 1))
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    detail = f"{context}, {problem}" if context else problem
+    if isinstance(exc, _Refused):
+        prefix = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        return f"{prefix}refused: {detail}"
+    if mark is not None:
+        return f"line {mark.line + 1}, column {mark.column + 1}: invalid YAML: {detail}"
+    return f"invalid YAML: {detail}"
