@@ -5,6 +5,7 @@ about) with one clear line naming where, the value (bounded) and why."""
 
 from __future__ import annotations
 
+import contextlib
 import textwrap
 import tracemalloc
 from collections.abc import Callable
@@ -42,10 +43,8 @@ def with_say(say: str) -> str:
 
 def peak_bytes(work: Callable[[], object]) -> int:
     tracemalloc.start()
-    try:
+    with contextlib.suppress(RulesError):
         work()
-    except RulesError:
-        pass
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return peak
@@ -98,7 +97,10 @@ def test_deep_block_mappings_are_refused() -> None:
 
 
 def test_nesting_a_rules_file_needs_is_accepted() -> None:
-    text = f'numbers:\n  {NUMBER}:\n    primary: {{target: "+14155550111"}}\n    failover:\n      - {{target: "+14155550112"}}\n'
+    text = (
+        f'numbers:\n  {NUMBER}:\n    primary: {{target: "+14155550111"}}\n'
+        '    failover:\n      - {target: "+14155550112"}\n'
+    )
     assert list(parse_rules_yaml(text)) == ["+14155550100"]
 
 
@@ -109,7 +111,7 @@ def test_a_file_over_the_size_limit_is_refused_before_parsing() -> None:
 
 
 def test_an_integer_past_pythons_digit_limit_is_a_clear_problem() -> None:
-    problem = one_problem(f"numbers:\n  {NUMBER}: {{primary: {{target: \"+14155550111\", timeout: {'9' * 5000}}}}}\n")
+    problem = one_problem(f'numbers:\n  {NUMBER}: {{primary: {{target: "+14155550111", timeout: {"9" * 5000}}}}}\n')
     assert problem.startswith("invalid YAML: ") and "digits" in problem and len(problem) < 200
 
 

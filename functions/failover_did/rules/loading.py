@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from yaml.events import AliasEvent, CollectionStartEvent, NodeEvent
+from yaml.events import AliasEvent, CollectionStartEvent, Event, NodeEvent
 from yaml.nodes import Node
 
 from failover_did.rules.text import show
@@ -48,7 +48,7 @@ def file_too_large(size: int | None = None) -> str:
 
 
 class _Refused(yaml.YAMLError):
-    def __init__(self, message: str, mark: yaml.Mark | None) -> None:
+    def __init__(self, message: str, mark: object) -> None:
         super().__init__(message)
         self.problem = message
         self.problem_mark = mark
@@ -63,12 +63,11 @@ class _Loader(yaml.SafeLoader):
         self.duplicates: list[tuple[str, int]] = []
         self._depth = 0
 
-    def compose_node(self, parent: Node | None, index: object) -> Node | None:
-        event = self.peek_event()
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        event: Event = self.peek_event()  # type: ignore[no-untyped-call]
         if isinstance(event, AliasEvent) or (isinstance(event, NodeEvent) and event.anchor is not None):
             raise _Refused(
-                "anchors and aliases (&name, *name) are not accepted in a rules file; write each rule out "
-                "in full",
+                "anchors and aliases (&name, *name) are not accepted in a rules file; write each rule out in full",
                 event.start_mark,
             )
         nested = isinstance(event, CollectionStartEvent)
@@ -80,7 +79,7 @@ class _Loader(yaml.SafeLoader):
                     event.start_mark,
                 )
         try:
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         finally:
             if nested:
                 self._depth -= 1

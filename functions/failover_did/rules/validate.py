@@ -21,6 +21,7 @@ from typing import Any, TypeGuard
 
 import yaml
 
+from failover_did.rules.loading import LoadError, load_yaml
 from failover_did.rules.model import (
     DEFAULT_TIMEOUT,
     DEFAULT_TRIGGERS,
@@ -32,8 +33,7 @@ from failover_did.rules.model import (
     Rule,
     Tier,
 )
-from failover_did.rules.loading import LoadError, load_yaml
-from failover_did.rules.targets import TargetError, normalize_target, sip_host_of
+from failover_did.rules.targets import TargetError, normalize_target
 from failover_did.rules.text import kind as _kind
 from failover_did.rules.text import show as _show
 from failover_did.rules.text import text_problem
