@@ -1,9 +1,9 @@
 """Reading a rules file's YAML safely: bounded in size, nesting and expansion, before anything is judged.
 
-A rules file is small and flat (numbers -> rule -> tier -> field), so anything else is refused at the
-loader with one line: anchors and aliases (a few hundred bytes of nested aliases expand to gigabytes),
-nesting deeper than MAX_DEPTH (deep brackets exhaust the parser's recursion), and files over
-MAX_FILE_BYTES.
+A rules file is small and flat (numbers -> rule -> tier -> field), so anything else is refused with one
+line from a walk over the parser's events, before any node is built: anchors and aliases (a few hundred
+bytes of nested aliases expand to gigabytes), nesting deeper than MAX_DEPTH (deep brackets exhaust the
+composer's recursion), and files over MAX_FILE_BYTES.
 """
 
 from __future__ import annotations
@@ -11,8 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from yaml.events import AliasEvent, CollectionStartEvent, Event, NodeEvent
-from yaml.nodes import Node
+from yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, NodeEvent
+
+try:  # libyaml's parser, several times faster, where PyYAML was built with it (its wheels are)
+    from yaml import CSafeLoader as _FastLoader
+except ImportError:  # pragma: no cover
+    from yaml import SafeLoader as _FastLoader  # type: ignore[assignment]
 
 from failover_did.rules.text import show
 
@@ -29,15 +33,18 @@ def load_yaml(text: str) -> tuple[object, list[str]]:
     """The document of a rules file and the keys given twice (as problems), or LoadError naming why not."""
     if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise LoadError(file_too_large())
-    loader = _Loader(text)
+    loader: _Loader | None = None
     try:
+        _refuse_hostile_structure(text)
+        loader = _Loader(text)
         doc = loader.get_single_data()
     except yaml.YAMLError as exc:
         raise LoadError(_yaml_problem(exc)) from None
     except (ValueError, RecursionError) as exc:  # an integer past Python's digit limit, say
         raise LoadError(f"invalid YAML: {show(str(exc))}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     duplicates = [f"line {line}: {key} appears twice in the same mapping" for key, line in loader.duplicates]
     return doc, duplicates
 
@@ -54,35 +61,31 @@ class _Refused(yaml.YAMLError):
         self.problem_mark = mark
 
 
-class _Loader(yaml.SafeLoader):
-    """A safe loader that refuses anchors, aliases and deep nesting before building anything, and notes
-    keys given twice in one mapping (PyYAML silently keeps the last)."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.duplicates: list[tuple[str, int]] = []
-        self._depth = 0
-
-    def compose_node(self, parent: Node | None, index: int) -> Node | None:
-        event: Event = self.peek_event()  # type: ignore[no-untyped-call]
+def _refuse_hostile_structure(text: str) -> None:
+    """Walk the file's YAML events (nothing is built) and refuse anchors, aliases and deep nesting."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_FastLoader):
         if isinstance(event, AliasEvent) or (isinstance(event, NodeEvent) and event.anchor is not None):
             raise _Refused(
                 "anchors and aliases (&name, *name) are not accepted in a rules file; write each rule out in full",
                 event.start_mark,
             )
-        nested = isinstance(event, CollectionStartEvent)
-        if nested:
-            self._depth += 1
-            if self._depth > MAX_DEPTH:
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
                 raise _Refused(
-                    f"nested more than {MAX_DEPTH} levels deep; a rules file needs no more than 5",
-                    event.start_mark,
+                    f"nested more than {MAX_DEPTH} levels deep; a rules file needs no more than 5", event.start_mark
                 )
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            if nested:
-                self._depth -= 1
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
+
+
+class _Loader(_FastLoader):
+    """A safe loader that notes keys given twice in one mapping (PyYAML silently keeps the last)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[tuple[str, int]] = []
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[object] = set()
@@ -105,6 +108,8 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
     detail = f"{context}, {problem}" if context else problem
+    if "maximum nesting depth" in detail:  # libyaml's own limit (1,000) met while looking ahead
+        exc, detail = _Refused("", mark), f"nested more than {MAX_DEPTH} levels deep; a rules file needs no more than 5"
     if isinstance(exc, _Refused):
         prefix = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         return f"{prefix}refused: {detail}"
