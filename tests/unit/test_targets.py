@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import phonenumbers
 import pytest
 
-from failover_did.rules.targets import TargetError, normalize_target, sip_host_of
+from failover_did.rules.targets import LONGEST_EMERGENCY_NUMBER, TargetError, normalize_target, sip_host_of
 
 
 @pytest.mark.parametrize(
@@ -289,3 +290,16 @@ def test_control_characters_in_a_target_are_refused_and_shown_escaped(value: str
         normalize_target(value)
     assert reason in str(err.value)
     assert str(err.value).isprintable()
+
+
+def test_no_emergency_number_is_longer_than_the_checks_assume() -> None:
+    from phonenumbers.phonemetadata import PhoneMetadata
+
+    lengths = [
+        max(metadata.emergency.possible_length)
+        for region in phonenumbers.SUPPORTED_SHORT_REGIONS
+        if (metadata := PhoneMetadata.short_metadata_for_region(region)) is not None
+        and metadata.emergency is not None
+        and metadata.emergency.possible_length
+    ]
+    assert len(lengths) > 200 and max(lengths) == LONGEST_EMERGENCY_NUMBER

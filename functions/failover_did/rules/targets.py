@@ -33,6 +33,9 @@ EMERGENCY_AFTER_ANY_PREFIX = frozenset({"911", "112", "999", "933", "988"})
 EMERGENCY_AFTER_ZERO_PREFIX = WIDESPREAD_EMERGENCY_CODES
 _PAUSES = ",wWpP"
 _NEVER = "emergency calls must never go through failover rules"
+# No region's emergency number in libphonenumber's data is longer (tests/unit/test_targets.py derives it),
+# so a longer digit string is never one exactly: its many per-region checks can be skipped.
+LONGEST_EMERGENCY_NUMBER = 6
 # '+' then ASCII digits and the usual visual separators; no letters (phonenumbers would turn
 # "+1 415 555 0111 foo" into digits) and no extensions.
 _E164_TEXT = re.compile(r"^\+[0-9 ().\-/]+$")
@@ -165,7 +168,8 @@ def _check_e164_emergency(text: str, shown: str) -> None:
         return  # not a number at all; the caller reports that
     national = phonenumbers.national_significant_number(number)
     regions = phonenumbers.region_codes_for_country_code(number.country_code or 0)
-    exact = [r for r in regions if phonenumbers.is_emergency_number(national, r)]
+    short = len(national) <= LONGEST_EMERGENCY_NUMBER
+    exact = [r for r in regions if short and phonenumbers.is_emergency_number(national, r)]
     if exact:
         raise TargetError(f"{shown} is an emergency number ({national} in {_regions_text(exact)}); {_NEVER}")
     if number.country_code == 1 and national in NANP_SPECIAL_CODES:
@@ -202,7 +206,7 @@ def _check_digits_emergency(text: str, shown: str) -> None:
 @lru_cache(maxsize=1024)
 def _emergency_regions(digits: str) -> tuple[str, ...]:
     """The regions whose libphonenumber short-number data lists `digits` (exactly) as an emergency number."""
-    if not digits or not digits.isdigit() or len(digits) > 6:
+    if not digits or not digits.isdigit() or len(digits) > LONGEST_EMERGENCY_NUMBER:
         return ()
     return tuple(sorted(r for r in phonenumbers.SUPPORTED_SHORT_REGIONS if phonenumbers.is_emergency_number(digits, r)))
 
