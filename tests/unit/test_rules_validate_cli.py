@@ -121,3 +121,17 @@ def test_metadata_address_is_refused_even_by_validate(tmp_path: Path) -> None:
         f'{path}: numbers."+14155550100".primary.health: "http://169.254.169.254/": 169.254.169.254 is a '
         "link-local address (cloud metadata lives there); it is never probed\n"
     )
+
+
+def test_apply_reads_rules_with_the_deployments_allowance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from failover_did_cli.rules_cmd import read_rules
+
+    path = tmp_path / "loopback.yaml"
+    path.write_text('numbers:\n  "+14155550100": {primary: {target: "sip:desk@127.0.0.1:5070"}}\n')
+    with pytest.raises(SystemExit):
+        read_rules(path)  # bound for AWS: refused
+    assert "it is probed only where ALLOW_PRIVATE_TARGETS=true" in capsys.readouterr().err
+    monkeypatch.setenv(env.LOCAL_ENV, "http://127.0.0.1:3001")  # `rules apply` to a local stack
+    assert list(read_rules(path)) == ["+14155550100"]
