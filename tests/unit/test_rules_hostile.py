@@ -116,6 +116,18 @@ def test_an_integer_past_pythons_digit_limit_is_a_clear_problem() -> None:
     assert problem.startswith("invalid YAML: ") and "digits" in problem and len(problem) < 200
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("numbers:\n  a\x00: 1\n", "line 2, column 4: invalid YAML: control characters are not allowed (#x0000)"),
+        ('numbers: {"a": "x\x0b"}\n', "line 1, column 18: invalid YAML: control characters are not allowed (#x000b)"),
+        ("numbers: \ud800\n", "invalid text: U+D800 at character 10 is not a character"),
+    ],
+)
+def test_raw_control_characters_in_the_file_are_one_line(text: str, problem: str) -> None:
+    assert problems_of(text) == [problem]
+
+
 def test_broken_yaml_names_the_file_once_per_line() -> None:
     with pytest.raises(RulesError) as err:
         parse_rules_yaml('numbers:\n  "+14155550100": {primary: {target: "+1415555011\n', source="my.yaml")

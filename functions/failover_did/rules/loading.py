@@ -38,8 +38,15 @@ def load_yaml(text: str) -> tuple[object, list[str]]:
         _refuse_hostile_structure(text)
         loader = _Loader(text)
         doc = loader.get_single_data()
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, found before any token
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - text.rfind("\n", 0, exc.position)
+        raise LoadError(f"line {line}, column {column}: invalid YAML: {exc.reason} (#x{exc.character:04x})") from None
     except yaml.YAMLError as exc:
         raise LoadError(_yaml_problem(exc)) from None
+    except UnicodeEncodeError as exc:  # a lone surrogate: only a str built in code can hold one
+        point = ord(exc.object[exc.start])
+        raise LoadError(f"invalid text: U+{point:04X} at character {exc.start + 1} is not a character") from None
     except (ValueError, RecursionError) as exc:  # an integer past Python's digit limit, say
         raise LoadError(f"invalid YAML: {show(str(exc))}") from None
     finally:
