@@ -122,6 +122,10 @@ def test_an_integer_past_pythons_digit_limit_is_a_clear_problem() -> None:
         ("numbers:\n  a\x00: 1\n", "line 2, column 4: invalid YAML: control characters are not allowed (#x0000)"),
         ('numbers: {"a": "x\x0b"}\n', "line 1, column 18: invalid YAML: control characters are not allowed (#x000b)"),
         ("numbers: \ud800\n", "invalid text: U+D800 at character 10 is not a character"),
+        (
+            "# ééé\nnumbers:\n  a\x00: 1\n",
+            "line 3, column 4: invalid YAML: control characters are not allowed (#x0000)",
+        ),
     ],
 )
 def test_raw_control_characters_in_the_file_are_one_line(text: str, problem: str) -> None:

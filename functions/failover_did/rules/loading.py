@@ -39,8 +39,10 @@ def load_yaml(text: str) -> tuple[object, list[str]]:
         loader = _Loader(text)
         doc = loader.get_single_data()
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow, found before any token
-        line = text.count("\n", 0, exc.position) + 1
-        column = exc.position - text.rfind("\n", 0, exc.position)
+        # libyaml reports a byte offset; the first such character is the one it stopped at.
+        position = max(text.find(chr(exc.character)), 0)
+        line = text.count("\n", 0, position) + 1
+        column = position - text.rfind("\n", 0, position)
         raise LoadError(f"line {line}, column {column}: invalid YAML: {exc.reason} (#x{exc.character:04x})") from None
     except yaml.YAMLError as exc:
         raise LoadError(_yaml_problem(exc)) from None
