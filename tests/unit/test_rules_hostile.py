@@ -12,6 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from failover_did.rules.loading import MAX_DEPTH, MAX_FILE_BYTES
 from failover_did.rules.validate import RulesError, parse_rules, parse_rules_yaml
@@ -375,3 +377,50 @@ def test_ring_time_is_judged_with_other_problems_at_once() -> None:
     text = cascade(200, 200).replace('"+14155550111"', '"+1911"')
     problems = problems_of(text)
     assert any("emergency" in p for p in problems) and any("410 s" in p for p in problems), problems
+
+
+# --- anything at all -------------------------------------------------------------------------------
+
+_YAML_BITS = st.sampled_from(
+    [
+        "numbers:",
+        "\n",
+        "  ",
+        '"+14155550100":',
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ": ",
+        "- ",
+        "&a ",
+        "*a",
+        "!!binary ",
+        "primary:",
+        "target:",
+        '"sip:9911@h"',
+        "timeout: 999",
+        "say:",
+        '"\\x1b"',
+        "\t",
+        "#",
+        "'",
+        '"',
+        "? ",
+        "|",
+        ">",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=300), st.lists(_YAML_BITS, max_size=60).map("".join)))
+def test_any_text_is_judged_with_one_line_problems(text: str) -> None:
+    try:
+        parse_rules_yaml(text, source="any.yaml")
+    except RulesError as error:
+        assert error.problems
+        for line in error.lines():
+            assert line.startswith("any.yaml: ") and "\n" not in line and len(line) < 1000, line
+            assert line.isprintable(), line
