@@ -6,9 +6,10 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-_HOSTNAME = re.compile(
-    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
-)
+from failover_did.hostnames import host_problem
+
+MAX_URI_CHARS = 1024
+
 # user part: unreserved / escaped / user-unreserved characters (RFC 3261 §25.1)
 _USER = re.compile(r"^([A-Za-z0-9\-_.!~*'()&=+$,;?/]|%[0-9A-Fa-f]{2})+$")
 _PARAM = re.compile(r"^[A-Za-z0-9\-_.!~*'()%\[\]/:&+$]+$")
@@ -49,6 +50,8 @@ def parse_sip_uri(text: str) -> SipUri:
     scheme, sep, rest = text.partition(":")
     if not sep or scheme.lower() not in ("sip", "sips"):
         raise SipUriError("a SIP URI starts with sip: or sips:")
+    if len(text) > MAX_URI_CHARS:
+        raise SipUriError(f"it is {len(text):,} characters long; at most {MAX_URI_CHARS:,} are allowed")
     if any(c.isspace() for c in text) or any(c in text for c in '<>"'):
         raise SipUriError("a SIP URI has no spaces, quotes or angle brackets")
     if "?" in rest:
@@ -57,18 +60,18 @@ def parse_sip_uri(text: str) -> SipUri:
     if "@" in rest:
         user, _, rest = rest.rpartition("@")
         if not user or not _USER.match(user):
-            raise SipUriError(f"the user part {user!r} is empty or has characters a SIP URI does not allow")
+            raise SipUriError(f"the user part {_cut(user)} is empty or has characters a SIP URI does not allow")
     hostport, *raw_params = rest.split(";")
     host, port = _split_hostport(hostport)
     params: dict[str, str] = {}
     for raw in raw_params:
         name, _, value = raw.partition("=")
         if not name or not _PARAM.match(name) or (value and not _PARAM.match(value)):
-            raise SipUriError(f"the parameter {raw!r} is malformed")
+            raise SipUriError(f"the parameter {_cut(raw)} is malformed")
         params[name.lower()] = value
     uri = SipUri(scheme=scheme.lower(), user=user, host=host, port=port, params=params)
     if uri.transport not in TRANSPORTS:
-        raise SipUriError(f"transport {uri.transport!r} is not one of {', '.join(TRANSPORTS)}")
+        raise SipUriError(f"transport {_cut(uri.transport)} is not one of {', '.join(TRANSPORTS)}")
     if uri.scheme == "sips" and uri.transport != "tls":
         raise SipUriError("a sips: URI must use transport=tls")
     return uri
@@ -90,18 +93,23 @@ def _split_hostport(hostport: str) -> tuple[str, int | None]:
         try:
             ipaddress.IPv6Address(inside)
         except ValueError:
-            raise SipUriError(f"{inside!r} is not an IPv6 address") from None
+            raise SipUriError(f"{_cut(inside)} is not an IPv6 address") from None
         host, port_text = inside, tail[1:] if tail.startswith(":") else None
         if tail and not tail.startswith(":"):
-            raise SipUriError(f"unexpected {tail!r} after the host")
+            raise SipUriError(f"unexpected {_cut(tail)} after the host")
     else:
         host, sep, port_text_or_empty = hostport.partition(":")
         port_text = port_text_or_empty if sep else None
-        if not host or not _HOSTNAME.match(host):
-            raise SipUriError(f"the host {host!r} is not a valid host name or address")
+        if problem := host_problem(host):
+            raise SipUriError(f"the host {_cut(host)} is not a valid host name or address: {problem}")
     port: int | None = None
     if port_text is not None:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise SipUriError(f"the port {port_text!r} is not a number from 1 to 65535")
+            raise SipUriError(f"the port {_cut(port_text)} is not a number from 1 to 65535")
         port = int(port_text)
     return host, port
+
+
+def _cut(part: str) -> str:
+    """A part of the URI for a message, quoted and bounded."""
+    return repr(part if len(part) <= 40 else part[:40] + "…")

@@ -25,20 +25,44 @@ T = TypeVar("T")
 SYMBOL = {"added": "+", "changed": "~", "unchanged": "=", "deleted": "-", "kept": "!"}
 
 
-def read_rules(path: Path, known_numbers: set[str] | frozenset[str] = frozenset()) -> dict[str, Rule]:
-    """Parse and judge a rules file; a refusal exits 1 with every problem named."""
+def read_rules(
+    path: Path, known_numbers: set[str] | frozenset[str] = frozenset(), *, allow_private: bool | None = None
+) -> dict[str, Rule]:
+    """Parse and judge a rules file; a refusal exits 1 with every problem named, each line naming the file
+    once. `allow_private` defaults to what the target deployment allows (`private_targets_allowed`)."""
+    from failover_did.rules.loading import MAX_FILE_BYTES, file_too_large
     from failover_did.rules.validate import RulesError, parse_rules_yaml
 
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)  # never more: the path may be huge or endless
+        if len(data) > MAX_FILE_BYTES:
+            size = path.stat().st_size if path.is_file() else None
+            raise click.ClickException(f"{path}: {file_too_large(size if size and size > MAX_FILE_BYTES else None)}")
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise click.ClickException(f"cannot read {path}: {error}") from error
+    if allow_private is None:
+        allow_private = private_targets_allowed()
     try:
-        return parse_rules_yaml(text, source=str(path), known_numbers=known_numbers)
+        return parse_rules_yaml(text, source=str(path), known_numbers=known_numbers, allow_private=allow_private)
     except RulesError as error:
-        for problem in error.problems:
-            click.echo(f"{path}: {problem}", err=True)
+        for line in error.lines():
+            click.echo(line, err=True)
         raise SystemExit(1) from None
+
+
+def private_targets_allowed() -> bool:
+    """Whether the deployment the rules go to probes loopback and private addresses: ALLOW_PRIVATE_TARGETS
+    here, or a local stack (which tests on loopback and sets it for itself)."""
+    from failover_did.settings import SettingError, settings
+
+    if os.environ.get(LOCAL_ENV):
+        return True
+    try:
+        return settings().allow_private_targets
+    except SettingError as error:
+        raise click.ClickException(str(error)) from error
 
 
 @dataclass(frozen=True)
@@ -133,11 +157,14 @@ def rules() -> None:
 @rules.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def validate(file: Path) -> None:
-    """Check FILE without touching the table; exit 1 naming every problem."""
-    from failover_did.rules.validate import same_route_warnings
+    """Check FILE without touching the table; exit 1 naming every problem.
 
-    parsed = read_rules(file)
-    for warning in same_route_warnings(parsed):
+    Loopback and private addresses are accepted with a warning unless ALLOW_PRIVATE_TARGETS (or
+    FAILOVER_DID_LOCAL) says the deployment probes them."""
+    from failover_did.rules.warnings import rule_warnings
+
+    parsed = read_rules(file, allow_private=True)
+    for warning in rule_warnings(parsed, private_allowed=private_targets_allowed()):
         click.echo(f"{file}: warning: {warning}", err=True)
     click.echo(f"{file}: {len(parsed)} number(s) OK")
     for number, rule in sorted(parsed.items()):

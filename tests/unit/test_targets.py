@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import phonenumbers
 import pytest
 
-from failover_did.rules.targets import TargetError, normalize_target, sip_host_of
+from failover_did.rules.targets import LONGEST_EMERGENCY_NUMBER, TargetError, normalize_target, sip_host_of
 
 
 @pytest.mark.parametrize(
@@ -212,3 +213,93 @@ def test_sip_host_of(target: str, host: str | None) -> None:
 def test_sip_host_of_a_malformed_sip_uri_raises() -> None:
     with pytest.raises(TargetError):
         sip_host_of("sip:frontdesk@")
+
+
+@pytest.mark.parametrize(
+    ("value", "code", "prefix"),
+    [
+        ("sip:9911@pbx.example.com", "911", "9"),
+        ("sip:9112@pbx.example.com", "112", "9"),
+        ("sip:0112@pbx.example.com", "112", "0"),
+        ("sip:8112@pbx.example.com", "112", "8"),
+        ("sip:99911@pbx.example.com", "911", "99"),
+        ("sip:9,911@pbx.example.com", "911", "9"),
+        ("sip:9w911@pbx.example.com", "911", "9"),
+        ("sip:9,,p999@pbx.example.com", "999", "9"),
+        ("sip:00112@pbx.example.com", "112", "00"),
+        ("sip:9933@pbx.example.com", "933", "9"),
+        ("sip:9988@pbx.example.com", "988", "9"),
+        ("sip:0000@pbx.example.com", "000", "0"),  # Australia: 0 for an outside line, then 000
+        ("sip:0110@pbx.example.com", "110", "0"),  # Germany, Japan, China: 0, then 110
+        ("sip:0119@pbx.example.com", "119", "0"),
+        ("sip:9-911@pbx.example.com", "911", "9"),
+        ("sip:9911;phone-context=pbx@pbx.example.com", "911", "9"),
+    ],
+)
+def test_emergency_codes_behind_an_outside_line_prefix_are_refused(value: str, code: str, prefix: str) -> None:
+    with pytest.raises(TargetError) as err:
+        normalize_target(value)
+    assert str(err.value) == (
+        f'"{value}" dials {code} after the outside-line prefix {prefix}, an emergency number in many countries; '
+        "emergency calls must never go through failover rules"
+    )
+
+
+def test_1911_is_refused_as_the_long_distance_1_before_911() -> None:
+    with pytest.raises(TargetError, match="dials 1 then 911, the North American emergency number"):
+        normalize_target("sip:1911@pbx.example.com")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "sip:9000@pbx.example.com",  # everyday extensions where 9 or 8 is the outside line
+        "sip:8000@pbx.example.com",
+        "sip:9110@pbx.example.com",
+        "sip:9119@pbx.example.com",
+        "sip:2911@pbx.example.com",  # no outside-line digit in front
+        "sip:1000@pbx.example.com",
+        "sip:1112@pbx.example.com",
+        "sip:99110@pbx.example.com",
+        "sip:9911x@pbx.example.com",
+        "sip:09115@pbx.example.com",
+        "sip:9,9110@pbx.example.com",
+    ],
+)
+def test_extensions_that_only_look_like_a_prefixed_emergency_code_are_accepted(value: str) -> None:
+    assert normalize_target(value) == value
+
+
+def test_a_huge_target_is_refused_with_a_bounded_message() -> None:
+    with pytest.raises(TargetError) as err:
+        normalize_target("sip:" + "d" * 5000 + "@pbx.example.com")
+    assert "is too long; a target is at most 1,024 characters" in str(err.value)
+    assert len(str(err.value)) < 200
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("sip:desk@pbx\x0b.example.com", "no spaces, quotes or angle brackets"),
+        ("sip:desk\x1b@pbx.example.com", "has characters a SIP URI does not allow"),
+        ("sip:desk@pbx.exa\x9bmple.com", "non-ASCII characters and cannot be encoded"),
+    ],
+)
+def test_control_characters_in_a_target_are_refused_and_shown_escaped(value: str, reason: str) -> None:
+    with pytest.raises(TargetError) as err:
+        normalize_target(value)
+    assert reason in str(err.value)
+    assert str(err.value).isprintable()
+
+
+def test_no_emergency_number_is_longer_than_the_checks_assume() -> None:
+    from phonenumbers.phonemetadata import PhoneMetadata
+
+    lengths = [
+        max(metadata.emergency.possible_length)
+        for region in phonenumbers.SUPPORTED_SHORT_REGIONS
+        if (metadata := PhoneMetadata.short_metadata_for_region(region)) is not None
+        and metadata.emergency is not None
+        and metadata.emergency.possible_length
+    ]
+    assert len(lengths) > 200 and max(lengths) == LONGEST_EMERGENCY_NUMBER

@@ -5,14 +5,14 @@ Used by `rules.validate` only (operator tooling), so importing `phonenumbers` at
 
 from __future__ import annotations
 
-import json
 import re
 from functools import lru_cache
 from urllib.parse import unquote
 
 import phonenumbers
 
-from failover_did.sipuri import SipUriError, host_of, parse_sip_uri
+from failover_did.rules.text import show
+from failover_did.sipuri import MAX_URI_CHARS, SipUriError, host_of, parse_sip_uri
 
 # The North American codes libphonenumber does not flag: 933 (the 911 address test line), 988 (the
 # crisis line) and the N11 service codes (211 community services ... 911 emergency).
@@ -24,7 +24,18 @@ NANP_SPECIAL_CODES: dict[str, str] = {
 # Emergency dial strings in wide use (112 across Europe and GSM, 911 in the Americas, 999 UK and
 # Commonwealth, 000 Australia, 110/119/118 East Asia and Europe, 08 mobile networks).
 WIDESPREAD_EMERGENCY_CODES = frozenset({"000", "08", "110", "112", "118", "119", "911", "999"})
+# A PBX user part is often dialled through an outside-line prefix (9 or 8 in North America and the UK,
+# 0 in most of Europe, Australia and East Asia, 00 and 99 on some systems), perhaps with a pause
+# (`,`, `w`, `p`). Behind any of them these codes are refused; the other emergency codes only behind
+# 0 or 00, because 9000, 8000 or 9110 are everyday extensions where 9 is the outside line.
+OUTSIDE_LINE_PREFIXES = ("00", "99", "0", "8", "9")
+EMERGENCY_AFTER_ANY_PREFIX = frozenset({"911", "112", "999", "933", "988"})
+EMERGENCY_AFTER_ZERO_PREFIX = WIDESPREAD_EMERGENCY_CODES
+_PAUSES = ",wWpP"
 _NEVER = "emergency calls must never go through failover rules"
+# No region's emergency number in libphonenumber's data is longer (tests/unit/test_targets.py derives it),
+# so a longer digit string is never one exactly: its many per-region checks can be skipped.
+LONGEST_EMERGENCY_NUMBER = 6
 # '+' then ASCII digits and the usual visual separators; no letters (phonenumbers would turn
 # "+1 415 555 0111 foo" into digits) and no extensions.
 _E164_TEXT = re.compile(r"^\+[0-9 ().\-/]+$")
@@ -39,9 +50,11 @@ class TargetError(ValueError):
 def normalize_target(value: str) -> str:
     """Return the canonical form of a destination (E.164 number or SIP URI); raise TargetError if refused."""
     text = value.strip()
-    shown = _show(text)
+    shown = show(text)
     if not text:
         raise TargetError("the target is empty; give an E.164 number (+ and country code) or a sip:/sips: URI")
+    if len(text) > MAX_URI_CHARS:
+        raise TargetError(f"{shown} is too long; a target is at most {MAX_URI_CHARS:,} characters")
     lowered = text.lower()
     if lowered.startswith("urn:service:"):
         if _SOS.match(lowered.removeprefix("urn:service:")):
@@ -65,7 +78,7 @@ def sip_host_of(target: str) -> str | None:
     try:
         return host_of(target)
     except SipUriError as exc:
-        raise TargetError(f"{_show(target)} is not a valid SIP URI: {exc}") from None
+        raise TargetError(f"{show(target)} is not a valid SIP URI: {exc}") from None
 
 
 def _normalize_sip(text: str, shown: str) -> str:
@@ -117,6 +130,7 @@ def _check_sip_user_emergency(user: str, shown: str) -> None:
         _check_e164_emergency(user, shown)
         return
     digits = "".join(c for c in user if not c.isspace() and c not in "().-/")
+    _check_outside_line_emergency(digits, shown)
     if digits in WIDESPREAD_EMERGENCY_CODES:
         raise TargetError(f"{shown} dials {digits}, an emergency number in many countries; {_NEVER}")
     if digits in NANP_SPECIAL_CODES:
@@ -124,6 +138,22 @@ def _check_sip_user_emergency(user: str, shown: str) -> None:
             f"{shown} dials {NANP_SPECIAL_CODES[digits]}; these and emergency numbers must never go "
             "through failover rules"
         )
+
+
+def _check_outside_line_emergency(dialled: str, shown: str) -> None:
+    """Refuse a user part that is an emergency code behind an outside-line prefix (9911, 9,112, 0110)."""
+    if dialled == "1911":  # the North American long-distance 1 before 911 reaches 911 on many switches
+        raise TargetError(f"{shown} dials 1 then 911, the North American emergency number; {_NEVER}")
+    for prefix in OUTSIDE_LINE_PREFIXES:
+        if not dialled.startswith(prefix):
+            continue
+        code = dialled[len(prefix) :].lstrip(_PAUSES)
+        codes = EMERGENCY_AFTER_ZERO_PREFIX if prefix in ("0", "00") else EMERGENCY_AFTER_ANY_PREFIX
+        if code in codes:
+            raise TargetError(
+                f"{shown} dials {code} after the outside-line prefix {prefix}, an emergency number in many "
+                f"countries; {_NEVER}"
+            )
 
 
 def _check_e164_emergency(text: str, shown: str) -> None:
@@ -138,7 +168,8 @@ def _check_e164_emergency(text: str, shown: str) -> None:
         return  # not a number at all; the caller reports that
     national = phonenumbers.national_significant_number(number)
     regions = phonenumbers.region_codes_for_country_code(number.country_code or 0)
-    exact = [r for r in regions if phonenumbers.is_emergency_number(national, r)]
+    short = len(national) <= LONGEST_EMERGENCY_NUMBER
+    exact = [r for r in regions if short and phonenumbers.is_emergency_number(national, r)]
     if exact:
         raise TargetError(f"{shown} is an emergency number ({national} in {_regions_text(exact)}); {_NEVER}")
     if number.country_code == 1 and national in NANP_SPECIAL_CODES:
@@ -175,7 +206,7 @@ def _check_digits_emergency(text: str, shown: str) -> None:
 @lru_cache(maxsize=1024)
 def _emergency_regions(digits: str) -> tuple[str, ...]:
     """The regions whose libphonenumber short-number data lists `digits` (exactly) as an emergency number."""
-    if not digits or not digits.isdigit() or len(digits) > 6:
+    if not digits or not digits.isdigit() or len(digits) > LONGEST_EMERGENCY_NUMBER:
         return ()
     return tuple(sorted(r for r in phonenumbers.SUPPORTED_SHORT_REGIONS if phonenumbers.is_emergency_number(digits, r)))
 
@@ -193,7 +224,3 @@ def _parse_reason(exc: phonenumbers.NumberParseException) -> str:
         phonenumbers.NumberParseException.TOO_LONG: "it is too long",
     }
     return reasons.get(exc.error_type, "it does not look like a phone number")
-
-
-def _show(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)

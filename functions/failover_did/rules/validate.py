@@ -15,14 +15,13 @@ The format (see `model` for the types):
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeGuard
-from urllib.parse import urlsplit
 
 import yaml
 
+from failover_did.rules.loading import LoadError, load_yaml
 from failover_did.rules.model import (
     DEFAULT_TIMEOUT,
     DEFAULT_TRIGGERS,
@@ -34,8 +33,15 @@ from failover_did.rules.model import (
     Rule,
     Tier,
 )
-from failover_did.rules.targets import TargetError, normalize_target, sip_host_of
+from failover_did.rules.targets import TargetError, normalize_target
+from failover_did.rules.text import kind as _kind
+from failover_did.rules.text import show as _show
+from failover_did.rules.text import text_problem
+from failover_did.rules.urls import address_problem, health_url_problem, probed_host
+from failover_did.rules.warnings import RING_MAX_SECONDS, ring_seconds, ring_text, same_route_warnings
 from failover_did.sipuri import SipUriError, parse_sip_uri
+
+__all__ = ["RulesError", "parse_rules", "parse_rules_yaml", "rules_to_yaml", "same_route_warnings"]
 
 RULE_KEYS = ("primary", "failover", "triggers", "final", "monthly_failover_budget")
 TIER_KEYS = ("target", "timeout", "screen", "health")
@@ -45,37 +51,43 @@ _CODE_CLASS = re.compile(r"^[3-6]xx$")
 
 
 class RulesError(ValueError):
-    """A rules file was refused; `problems` lists every reason, each naming where and what."""
+    """A rules file was refused; `problems` lists every reason, each naming where and what.
+    `source` is the file they are about, when there is one; `lines()` names it once on each line."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], *, source: str | None = None) -> None:
         self.problems = list(problems)
+        self.source = source
         super().__init__("\n".join(self.problems))
 
+    def lines(self) -> list[str]:
+        return [f"{self.source}: {p}" for p in self.problems] if self.source else list(self.problems)
+
     def __str__(self) -> str:
-        return "\n".join(self.problems)
+        return "\n".join(self.lines())
 
 
-def parse_rules_yaml(text: str, *, source: str = "<rules>", known_numbers: Iterable[str] = ()) -> dict[str, Rule]:
-    """Load a rules file's YAML text and judge it; raise RulesError with every problem found."""
-    loader = _Loader(text)
+def parse_rules_yaml(
+    text: str, *, source: str | None = None, known_numbers: Iterable[str] = (), allow_private: bool = False
+) -> dict[str, Rule]:
+    """Load a rules file's YAML text and judge it; raise RulesError with every problem found.
+    A hostile file (too large, anchors and aliases, nested too deep) is refused with one problem."""
     try:
-        doc = loader.get_single_data()
-    except yaml.YAMLError as exc:
-        raise RulesError([_yaml_problem(source, exc)]) from None
-    finally:
-        loader.dispose()
-    duplicates = [f"{source}: line {line}: {key} appears twice in the same mapping" for key, line in loader.duplicates]
+        doc, duplicates = load_yaml(text)
+    except LoadError as exc:
+        raise RulesError([str(exc)], source=source) from None
     try:
-        rules = parse_rules(doc, known_numbers=known_numbers)
+        rules = parse_rules(doc, known_numbers=known_numbers, allow_private=allow_private)
     except RulesError as exc:
-        raise RulesError(duplicates + exc.problems) from None
+        raise RulesError(duplicates + exc.problems, source=source) from None
     if duplicates:
-        raise RulesError(duplicates)
+        raise RulesError(duplicates, source=source)
     return rules
 
 
-def parse_rules(doc: object, *, known_numbers: Iterable[str] = ()) -> dict[str, Rule]:
-    """Judge a loaded rules document; return number -> Rule, or raise RulesError with every problem."""
+def parse_rules(doc: object, *, known_numbers: Iterable[str] = (), allow_private: bool = False) -> dict[str, Rule]:
+    """Judge a loaded rules document; return number -> Rule, or raise RulesError with every problem.
+    `allow_private`: whether probed hosts may be loopback or private addresses (the deployment's
+    `settings().allow_private_targets`); link-local, metadata, unspecified and multicast never may."""
     problems: list[str] = []
     if doc is None:
         raise RulesError(['the rules file is empty; it needs a top-level "numbers:" mapping'])
@@ -108,7 +120,7 @@ def parse_rules(doc: object, *, known_numbers: Iterable[str] = ()) -> dict[str, 
         keyed.append((where, number, body))
 
     known = {_normalized_or_same(n) for n in known_numbers}
-    judge = _Judge(problems, own_numbers=set(seen), known_numbers=known - set(seen))
+    judge = _Judge(problems, own_numbers=set(seen), known_numbers=known - set(seen), allow_private=allow_private)
     rules: dict[str, Rule] = {}
     for where, number, body in keyed:
         rule = judge.rule(where, number, body)
@@ -117,22 +129,6 @@ def parse_rules(doc: object, *, known_numbers: Iterable[str] = ()) -> dict[str, 
     if problems:
         raise RulesError(problems)
     return rules
-
-
-def same_route_warnings(rules: Mapping[str, Rule]) -> list[str]:
-    """Rules whose every failover tier ends on the primary's own SIP host: valid, but failover then
-    offers no resilience (the seed's "both DIDs terminate to the same PBX")."""
-    warnings: list[str] = []
-    for number, rule in sorted(rules.items()):
-        primary_host = sip_host_of(rule.primary.target)
-        if primary_host is None or not rule.failover:
-            continue
-        if all(sip_host_of(tier.target) == primary_host for tier in rule.failover):
-            warnings.append(
-                f'numbers."{number}": every failover tier is on the primary\'s host {primary_host}; if that '
-                "PBX fails, failover offers no resilience - put a tier on a separate route or data center"
-            )
-    return warnings
 
 
 def rules_to_yaml(rules: Mapping[str, Rule]) -> str:
@@ -144,10 +140,13 @@ def rules_to_yaml(rules: Mapping[str, Rule]) -> str:
 class _Judge:
     """Judges the parts of one rule, appending each problem to the shared list."""
 
-    def __init__(self, problems: list[str], *, own_numbers: set[str], known_numbers: set[str]) -> None:
+    def __init__(
+        self, problems: list[str], *, own_numbers: set[str], known_numbers: set[str], allow_private: bool
+    ) -> None:
         self.problems = problems
         self.own_numbers = own_numbers
         self.known_numbers = known_numbers
+        self.allow_private = allow_private
 
     def rule(self, where: str, number: str | None, body: object) -> Rule | None:
         before = len(self.problems)
@@ -165,6 +164,7 @@ class _Judge:
         failover = self._failover(where, body.get("failover"))
         triggers = self._triggers(f"{where}.triggers", body.get("triggers"))
         final = self._final(f"{where}.final", body.get("final"))
+        self._ring_time(where, body)
         budget = body.get("monthly_failover_budget")
         if budget is not None and (not _is_int(budget) or budget < 1):
             self.problems.append(
@@ -193,6 +193,8 @@ class _Judge:
             self.problems.append(f'{where}: "target" is missing')
         else:
             target = self._target(f"{where}.target", body["target"])
+            if target is not None:
+                self._probed_address(f"{where}.target", target)
         timeout = body.get("timeout", DEFAULT_TIMEOUT)
         if not _is_int(timeout) or not MIN_TIMEOUT <= timeout <= MAX_TIMEOUT:
             self.problems.append(
@@ -243,9 +245,32 @@ class _Judge:
                 parse_sip_uri(value)
             except SipUriError as exc:
                 self.problems.append(f"{where}: {_show(value)} is not a valid SIP URI: {exc}")
+                return
+        elif problem := health_url_problem(value):
+            self.problems.append(f"{where}: {_show(value)}: {problem}")
             return
-        if not _is_http_url(value):
-            self.problems.append(f"{where}: {_show(value)} must be an http(s) URL or a sip:/sips: URI")
+        self._probed_address(where, value)
+
+    def _probed_address(self, where: str, value: str) -> None:
+        """Refuse a probed host written as an address the checker may not probe (never resolves names)."""
+        host = probed_host(value)
+        problem = address_problem(host, allow_private=self.allow_private) if host else None
+        if problem:
+            self.problems.append(f"{where}: {_show(value)}: {problem}")
+
+    def _ring_time(self, where: str, body: dict[Any, Any]) -> None:
+        """Refuse a cascade ringing longer than RING_MAX_SECONDS; bad timeouts are reported by `tier`."""
+        failover = body.get("failover")
+        bodies = [body.get("primary"), *(failover if isinstance(failover, list) else [])]
+        timeouts = [b.get("timeout", DEFAULT_TIMEOUT) if isinstance(b, dict) else None for b in bodies]
+        if not all(_is_int(t) and MIN_TIMEOUT <= t <= MAX_TIMEOUT for t in timeouts):
+            return
+        valid = [t for t in timeouts if _is_int(t)]
+        if ring_seconds(valid) > RING_MAX_SECONDS:
+            self.problems.append(
+                f"{where}: {ring_text(valid)}; at most {RING_MAX_SECONDS} s is allowed (callers' networks "
+                "typically give up after 90-180 s): shorten the timeouts or drop tiers"
+            )
 
     def _failover(self, where: str, value: object) -> list[Tier]:
         if value is None:
@@ -289,6 +314,8 @@ class _Judge:
             self.problems.append(f"{where}.say: {_show(say)} must be a non-empty text")
         elif len(say) > MAX_SAY_CHARS:
             self.problems.append(f"{where}.say: {len(say)} characters; at most {MAX_SAY_CHARS} are allowed")
+        elif problem := text_problem(say):
+            self.problems.append(f"{where}.say: {problem}")
         voicemail = value.get("voicemail", False)
         if not isinstance(voicemail, bool):
             self.problems.append(f"{where}.voicemail: {_show(voicemail)} must be true or false")
@@ -353,17 +380,6 @@ def _quote_hint(value: int) -> str:
     return f'write it in quotes: "{suggestion}"'
 
 
-def _is_http_url(value: str) -> bool:
-    if any(c.isspace() for c in value):
-        return False
-    try:
-        parts = urlsplit(value)
-        _ = parts.port  # raises ValueError for a malformed port
-    except ValueError:
-        return False
-    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
-
-
 def _normalized_or_same(number: str) -> str:
     try:
         return normalize_target(number)
@@ -373,55 +389,6 @@ def _normalized_or_same(number: str) -> str:
 
 def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _show(value: object) -> str:
-    """A value as it would be quoted in the file."""
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _kind(value: object) -> str:
-    names = {dict: "a mapping", list: "a list", str: "a text", bool: "true/false", int: "a number"}
-    return names.get(type(value), "null" if value is None else f"a {type(value).__name__}")
-
-
-def _yaml_problem(source: str, exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    context = getattr(exc, "context", None)
-    detail = f"{context}, {problem}" if context else problem
-    if mark is not None:
-        return f"{source}: line {mark.line + 1}, column {mark.column + 1}: invalid YAML: {detail}"
-    return f"{source}: invalid YAML: {detail}"
-
-
-class _Loader(yaml.SafeLoader):
-    """A safe loader that also notes keys given twice in one mapping (PyYAML silently keeps the last)."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.duplicates: list[tuple[str, int]] = []
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[object] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=True)
-            try:
-                duplicate = key in seen
-                seen.add(key)
-            except TypeError:
-                continue  # unhashable key: construct_mapping reports it
-            if duplicate:
-                self.duplicates.append((_show(key), key_node.start_mark.line + 1))
-        return super().construct_mapping(node, deep=deep)
 
 
 class _Dumper(yaml.SafeDumper):
