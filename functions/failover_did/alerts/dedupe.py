@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import PynamoDBException
@@ -26,7 +26,9 @@ from failover_did.store.tables import EventItem
 ALERTS_PARTITION = "#alerts"  # events-table partition of the "what was last said" records
 ALERT_KIND = "alert"
 RECORD_DAYS = 7
-CLAIM_SECONDS = 120  # longer than the formatter's timeout (30 s) plus Lambda's first retry delay
+# A claim pending longer than the formatter's timeout (30 s in template.yaml) was abandoned; shorter than
+# Lambda's first retry delay (about a minute), so that the retry of a failed send pages.
+CLAIM_SECONDS = 45
 ATTEMPTS = 3  # claims lost to other deliveries before sending anyway
 
 
@@ -84,6 +86,8 @@ def read(key: str, now: datetime) -> Stored:
             str(detail.get("at") or ""),
             bool(detail.get("pending")),
         )
+        if not record.state:
+            return Stored(None, detail, expires_at)  # a claim given back: nothing said
         claimed = parse_time(record.at)
         if record.pending and (claimed is None or now - claimed > timedelta(seconds=CLAIM_SECONDS)):
             return Stored(None, detail, expires_at)  # its sender died between claim and publish
@@ -168,14 +172,15 @@ def _write(key: str, detail: dict[str, Any], now: datetime, expected: dict[str, 
 
 
 def _give_back(key: str, claim: dict[str, Any], stored: Stored) -> None:
-    """The publish failed: put the record back as it was, so that Lambda's retry is not taken for a repeat.
-    If this fails too, the claim is abandoned and counts as nothing said after CLAIM_SECONDS."""
+    """The publish failed: put the record back as it was (with none, a record of nothing said: the policy
+    grants PutItem, not DeleteItem), so that Lambda's retry is not taken for a repeat. If this fails too,
+    the claim is abandoned and counts as nothing said after CLAIM_SECONDS."""
+    detail = (
+        stored.detail if stored.detail is not None else {"state": "", "condition": None, "at": "", "pending": False}
+    )
+    expires_at = stored.expires_at if stored.expires_at is not None else _expiry(datetime.now(UTC))
     try:
-        if stored.detail is None:
-            EventItem(ALERTS_PARTITION, key).delete(condition=EventItem.detail == claim)
-        else:
-            expires_at = stored.expires_at if stored.expires_at is not None else 0
-            _item(key, stored.detail, expires_at).save(condition=EventItem.detail == claim)
+        _item(key, detail, expires_at).save(condition=EventItem.detail == claim)
     except Exception as error:
         _log("alert claim not given back", key, error)
 
