@@ -99,6 +99,8 @@ def test_alarms_fit_the_free_allowance_and_reach_the_alarm_topic() -> None:
     found = alarms()
     assert len(found) <= 10  # CloudWatch bills alarms beyond 10 a month
     for logical_id, alarm in found.items():
+        if logical_id == "FormatterDeadLetterAlarm":  # says the formatter failed: bypasses it (test_template_alerts)
+            continue
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], logical_id
 
 

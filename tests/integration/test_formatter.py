@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,8 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
 
-from failover_did.alerts import formatter
+from failover_did.alerts import dedupe, delivery, formatter
+from failover_did.alerts.dedupe import ALERTS_PARTITION
 from failover_did.rules.validate import parse_rules_yaml
 from failover_did.store import events, failovers, health_store, rules_store
 from failover_did.store.tables import CallItem, EventItem, FailoverCount, HealthItem, RuleItem
@@ -104,9 +105,9 @@ def notify(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Notify]:
     # The models and the formatter cache their clients; make them open fresh ones inside this mock.
     for model in (RuleItem, CallItem, HealthItem, EventItem, FailoverCount):
         monkeypatch.setattr(model, "_connection", None)
-    monkeypatch.setattr(formatter, "_sns", None)
+    monkeypatch.setattr(delivery, "_sns", None)
     topic = Notify()
-    monkeypatch.setenv(formatter.NOTIFY_TOPIC_ENV, topic.topic_arn)
+    monkeypatch.setenv(delivery.NOTIFY_TOPIC_ENV, topic.topic_arn)
     rules_store.apply_rules(parse_rules_yaml(RULES_YAML))
     yield topic
 
@@ -133,7 +134,7 @@ def three_failovers() -> None:
 
 
 def alert_record(alarm_name: str) -> dict[str, Any]:
-    (item,) = EventItem.query(formatter.ALERTS_PARTITION, EventItem.sk == alarm_name)
+    (item,) = EventItem.query(ALERTS_PARTITION, EventItem.sk == alarm_name)
     assert item.kind == "alert"
     return dict(item.detail)
 
@@ -279,7 +280,7 @@ def test_a_different_condition_under_the_same_alarm_is_news(notify: Notify) -> N
 def test_insufficient_data_publishes_nothing_except_for_the_health_checker(notify: Notify) -> None:
     assert invoke("destination_unreachable_insufficient")["results"][0]["action"] == "ignored"
     assert notify.sent() == []
-    assert list(EventItem.query(formatter.ALERTS_PARTITION)) == []
+    assert list(EventItem.query(ALERTS_PARTITION)) == []
     invoke("health_checker_insufficient")
     invoke("health_checker_alarm")  # the same condition, now as ALARM: not paged twice
     (sent,) = notify.sent()
@@ -331,18 +332,156 @@ def test_a_failed_publish_raises_so_lambda_retries_and_nothing_is_recorded(
     notify: Notify, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pbx_down()
-    monkeypatch.setenv(formatter.NOTIFY_TOPIC_ENV, notify.topic_arn + "-gone")
+    monkeypatch.setenv(delivery.NOTIFY_TOPIC_ENV, notify.topic_arn + "-gone")
     with pytest.raises(Exception, match=r"(?i)not ?found|does not exist"):
         invoke("destination_unreachable_alarm")
-    assert list(EventItem.query(formatter.ALERTS_PARTITION)) == []
-    monkeypatch.setenv(formatter.NOTIFY_TOPIC_ENV, notify.topic_arn)
+    # the claim was given back: a record of nothing said (the formatter may put items, not delete them)
+    assert [dict(item.detail)["state"] for item in EventItem.query(ALERTS_PARTITION)] == [""]
+    monkeypatch.setenv(delivery.NOTIFY_TOPIC_ENV, notify.topic_arn)
     invoke("destination_unreachable_alarm")  # the retry pages
     assert [s.sms for s in notify.sent()] == [UNREACHABLE_SMS]
 
 
-def test_a_notification_that_is_not_an_alarm_is_forwarded(notify: Notify) -> None:
-    record = {"Records": [{"Sns": {"Subject": "TestInvoke", "Message": "test", "Timestamp": "2026-11-28T10:00:00Z"}}]}
-    formatter.handler(record, LambdaContext())
+# --- what arrives is not always an alarm -------------------------------------------------------------------
+
+
+def sns_record(text: str, subject: str = "TestInvoke") -> dict[str, Any]:
+    return {
+        "Sns": {
+            "MessageId": "3f1c2b9e-0d4a-4f5e-9a7b-2c8d6e1f0a3b",
+            "Subject": subject,
+            "Message": text,
+            "Timestamp": "2026-11-28T10:00:00Z",
+        }
+    }
+
+
+def test_a_message_that_is_not_an_alarm_is_noticed_by_size_logged_and_not_relayed(
+    notify: Notify, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = "Your service is suspended.\nCall +1 900 555 0199 now."
+    result = formatter.handler({"Records": [sns_record(text, "URGENT")]}, LambdaContext())
+    assert result["results"][0]["action"] == "published"
     (sent,) = notify.sent()
-    assert sent.sms == "failover-did: TestInvoke is in ALARM - test"
-    assert sent.subject == "failover-did ALARM: TestInvoke"
+    assert sent.sms == (
+        "failover-did: a message that is not a CloudWatch alarm arrived on the alarm topic (52 bytes); see the log"
+    )
+    assert sent.subject == "failover-did notice: a message that is not an alarm arrived"
+    assert "suspended" not in sent.email and "900" not in sent.email and "URGENT" not in sent.email
+    assert '"3f1c2b9e-0d4a-4f5e-9a7b-2c8d6e1f0a3b"' in sent.email
+    logged = [r.__dict__ for r in caplog.records if r.getMessage() == "not a CloudWatch alarm"]
+    assert [(r["size"], r["subject"], r["beginning"]) for r in logged] == [
+        (52, "URGENT", "Your service is suspended. Call +1 900 555 0199 now.")
+    ]
+    # A flood is logged every time and notified once an hour.
+    formatter.handler({"Records": [sns_record("again")] * 3}, LambdaContext())
+    assert notify.sent() == []
+    assert len([r for r in caplog.records if r.getMessage() == "not a CloudWatch alarm"]) == 4
+
+
+def test_malformed_numbers_in_an_alarm_still_page(notify: Notify) -> None:
+    record = notification("webhook_errors_alarm")
+    text = record["Records"][0]["Sns"]["Message"]
+    text = text.replace('"Period":300', '"Period":"soon"').replace('"Threshold":1.0', '"Threshold":1e400')
+    record["Records"][0]["Sns"]["Message"] = text.replace("[4.0 (", "[" + "9" * 5000 + " (")
+    assert formatter.handler(record, LambdaContext())["results"][0]["action"] == "published"
+    (sent,) = notify.sent()
+    assert sent.sms == (
+        "failover-did: webhook errors - the voice function is failing; callers may get Twilio's fallback or an error"
+    )
+
+
+def test_garbage_events_do_not_raise(notify: Notify) -> None:
+    for event in ({}, {"Records": None}, {"Records": "x"}, {"Records": [None, 5, {"Sns": None}]}):
+        formatter.handler(event, LambdaContext())
+    assert [s.subject for s in notify.sent()] == ["failover-did notice: a message that is not an alarm arrived"]
+
+
+def test_notices_carry_their_kind_and_ask_for_transactional_sms(notify: Notify) -> None:
+    pbx_down()
+    invoke("destination_unreachable_alarm")
+    topic = sns_backends[DEFAULT_ACCOUNT_ID][REGION].topics[notify.topic_arn]
+    (_, _, _, attributes, _) = topic.sent_notifications[-1]
+    assert attributes["notice"] == {"Type": "String", "Value": "alarm"}
+    assert attributes["AWS.SNS.SMS.SMSType"] == {"Type": "String", "Value": "Transactional"}
+
+
+# --- two deliveries of one alarm at once page once ------------------------------------------------------------
+
+
+def test_two_deliveries_racing_page_exactly_once(notify: Notify, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Delivery A reads the record (nothing said yet); before it writes, delivery B runs to its end; then A
+    goes on with what it read. Without the conditional claim both would page."""
+    pbx_down()
+    real_read = dedupe.read
+    interleaved: list[dict[str, Any]] = []
+    reads = 0
+
+    def read_then_let_b_run(key: str, now: datetime) -> dedupe.Stored:
+        nonlocal reads
+        reads += 1
+        stored = real_read(key, now)
+        if reads == 1:
+            interleaved.append(invoke("destination_unreachable_alarm"))  # B, whole, inside A's window
+        return stored
+
+    monkeypatch.setattr(dedupe, "read", read_then_let_b_run)
+    a = invoke("destination_unreachable_alarm")
+    assert [r["action"] for r in interleaved[0]["results"]] == ["published"]  # B
+    assert [r["action"] for r in a["results"]] == ["repeat"]  # A lost the claim, re-read, saw B's page
+    assert [s.sms for s in notify.sent()] == [UNREACHABLE_SMS]
+    record = alert_record("failover-did-DestinationUnreachableAlarm-1Q2W3E4R5T6Y")
+    assert (record["state"], record["condition"], record["pending"]) == ("ALARM", PBX, False)
+
+
+def test_a_delivery_in_flight_keeps_a_duplicate_quiet_and_a_dead_one_does_not(
+    notify: Notify, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A's claim is made and its publish is still under way when B arrives: B stays quiet. A claim left
+    pending past CLAIM_SECONDS (its Lambda died mid-send) counts as nothing said: the next delivery pages."""
+    pbx_down()
+    real_publish = delivery.publish
+    during: list[dict[str, Any]] = []
+    publishes = 0
+
+    def publish_with_b_arriving(notice: delivery.Notice, topic_arn: str) -> str:
+        nonlocal publishes
+        publishes += 1
+        if publishes == 1:
+            during.append(invoke("destination_unreachable_alarm"))
+        return real_publish(notice, topic_arn)
+
+    monkeypatch.setattr(delivery, "publish", publish_with_b_arriving)
+    assert invoke("destination_unreachable_alarm")["results"][0]["action"] == "published"
+    assert during[0]["results"][0]["action"] == "repeat"
+    assert len(notify.sent()) == 1
+
+    name = "failover-did-DestinationUnreachableAlarm-1Q2W3E4R5T6Y"
+    (item,) = EventItem.query(ALERTS_PARTITION, EventItem.sk == name)
+    abandoned = datetime.now(UTC) - timedelta(seconds=dedupe.CLAIM_SECONDS + 1)
+    item.detail = {**item.detail, "pending": True, "at": events.iso(abandoned)}
+    item.save()
+    assert invoke("destination_unreachable_alarm")["results"][0]["action"] == "published"
+    assert len(notify.sent()) == 1
+    fresh = datetime.now(UTC) - timedelta(seconds=5)
+    (item,) = EventItem.query(ALERTS_PARTITION, EventItem.sk == name)
+    item.detail = {**item.detail, "pending": True, "at": events.iso(fresh)}
+    item.save()
+    assert invoke("destination_unreachable_alarm")["results"][0]["action"] == "repeat"
+
+
+def test_a_failed_publish_gives_back_a_claim_over_an_earlier_record(
+    notify: Notify, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pbx_down()
+    invoke("webhook_errors_alarm")
+    invoke("webhook_errors_ok")
+    assert len(notify.sent()) == 2
+    name = json.loads(notification("webhook_errors_alarm")["Records"][0]["Sns"]["Message"])["AlarmName"]
+    before = alert_record(name)
+    monkeypatch.setenv(delivery.NOTIFY_TOPIC_ENV, notify.topic_arn + "-gone")
+    with pytest.raises(Exception, match=r"(?i)not ?found|does not exist"):
+        invoke("webhook_errors_alarm")
+    assert alert_record(name) == before  # the OK record as it was, not a claim
+    monkeypatch.setenv(delivery.NOTIFY_TOPIC_ENV, notify.topic_arn)
+    assert invoke("webhook_errors_alarm")["results"][0]["action"] == "published"

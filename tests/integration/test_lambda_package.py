@@ -419,9 +419,10 @@ def test_the_health_checker_probes_from_its_package(runtime: Runtime, aws: Aws, 
 
 
 def test_the_alert_formatter_publishes_from_its_package(runtime: Runtime, aws: Aws, tmp_path: Path) -> None:
-    # A notification that is not an alarm is forwarded; a fresh subject each run, as a repeat is not news.
+    # An alarm the formatter has no words of its own for; a fresh name each run, as a repeat is not news.
     subject = f"PackageTest-{uuid.uuid4().hex[:8]}"
-    record = {"Sns": {"Subject": subject, "Message": "test", "Timestamp": "2026-11-28T10:00:00Z"}}
+    alarm = {"AlarmName": subject, "NewStateValue": "ALARM", "NewStateReason": "test"}
+    record = {"Sns": {"Subject": "x", "Message": json.dumps(alarm), "Timestamp": "2026-11-28T10:00:00Z"}}
     invocation = invoke(runtime, "FormatterFunction", aws, [{"Records": [record]}], tmp_path, "+14155550100")
     # phonenumbers (lite) comes with the package and formats numbers for display.
     assert invocation.origin("phonenumbers").startswith(str(runtime.builds["FormatterFunction"]) + os.sep)
