@@ -19,6 +19,7 @@ _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 # Characters XML 1.0 does not allow anywhere in a document (C0 controls but tab/LF/CR, surrogates,
 # U+FFFE/U+FFFF): a `say` stored before validation could hold them, and Twilio refuses such a document.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_CHAR_REF = re.compile(r"&#(?:([0-9]{1,8})|x([0-9a-fA-F]{1,8}));")
 TEST_QUERY = "test"  # `test=1` on a Voice URL marks a test call (simulate, drill); kept on every URL we render
 
 
@@ -30,8 +31,17 @@ def url(base: str, path: str, *, test: bool = False, **query: int | str) -> str:
 
 
 def xml_safe(document: str) -> str:
-    """`document` with every character XML 1.0 does not allow replaced by a space."""
-    return _NOT_XML.sub(" ", document)
+    """`document` with every character XML 1.0 does not allow replaced by a space, whether it is there
+    raw or as a character reference (the serializer writes a lone surrogate as `&#55296;`)."""
+    return _CHAR_REF.sub(_allowed_ref, _NOT_XML.sub(" ", document))
+
+
+def _allowed_ref(match: re.Match[str]) -> str:
+    decimal, hexadecimal = match.group(1), match.group(2)
+    code = int(decimal) if decimal else int(hexadecimal, 16)
+    if code > 0x10FFFF or _NOT_XML.match(chr(code)):
+        return " "
+    return match.group(0)
 
 
 @lru_cache(maxsize=4096)
