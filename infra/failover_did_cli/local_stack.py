@@ -282,7 +282,6 @@ def _handler_class(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             path, _, query = self.path.partition("?")
             headers = {k: v for k, v in self.headers.items()}
-            headers.setdefault("X-Forwarded-Proto", "http")
             event = http_event(
                 self.command,
                 path,
