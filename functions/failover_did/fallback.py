@@ -21,8 +21,9 @@ What this leaves uncovered, compared with the webhook:
 - **No voicemail**: `<Record>` needs an action URL of our API; only the final `say` is played.
 - **No health skipping**: a tier the health checker knows to be down is still dialed and rings out
   (or fails) before the next one.
-- **No caller-ID substitution**: the webhook presents the business's number when the caller's is not
-  E.164 (e.g. `anonymous`); here Twilio's default applies, which can make a leg fail (error 13214).
+- **No caller-ID substitution**: the webhook presents the business's number when the caller's is not a
+  valid number (`anonymous`, withheld-ID placeholders); here Twilio's default applies, which can make a
+  leg fail (error 13214).
 - `answerOnBridge` only has its full effect on the first `<Dial>` of a document (Twilio's rule); how
   later tiers sound to the caller while ringing is unverified.
 - No events, metrics or passive health counts are recorded for calls that take this path.
@@ -35,6 +36,7 @@ import xml.etree.ElementTree as ET
 from twilio.twiml.voice_response import VoiceResponse
 
 from failover_did.rules.model import Rule
+from failover_did.twiml import xml_safe
 
 CONTENT_TYPE = "application/xml"
 PUBLIC_PREFIX = "fallback/"  # Twilio's Voice Fallback URL: public, under an unguessable key
@@ -57,14 +59,26 @@ def static_cascade(rule: Rule) -> str:
             dial.number(tier.target)
     response.say(rule.final.say)
     response.hangup()
-    return str(response)
+    return xml_safe(str(response))
 
 
 def after_tier(document: str, tier: int) -> str:
     """The static cascade with its first `tier + 1` dials removed: what is left to try once the call
-    has been through tiers 0..tier (used mid-call when the webhook cannot read the rule)."""
-    root = ET.fromstring(document)
+    has been through tiers 0..tier (used mid-call when the webhook cannot read the rule). Raises
+    ET.ParseError for a document that is not XML."""
+    root = ET.fromstring(xml_safe(document))
     dials = [verb for verb in root if verb.tag == "Dial"]
     for verb in dials[: tier + 1]:
         root.remove(verb)
     return '<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(root, encoding="unicode")
+
+
+def servable(document: str) -> str | None:
+    """`document` as the webhook may serve it (characters XML forbids replaced), or None when it is not
+    a TwiML document at all: a stored copy that is corrupt must never reach Twilio."""
+    cleaned = xml_safe(document)
+    try:
+        root = ET.fromstring(cleaned)
+    except ET.ParseError:
+        return None
+    return cleaned if root.tag == "Response" else None

@@ -14,6 +14,9 @@ CALLS_ANSWERED = "CallsAnswered"
 FINAL_REACHED = "FinalReached"
 UNKNOWN_NUMBER = "UnknownNumber"
 SIGNATURE_REJECTED = "SignatureRejected"
+# A correctly signed request whose Twilio parameters are not in their documented form (a folded
+# signature, or a format Twilio changed): refused with 400, so Twilio goes to the Voice Fallback URL.
+MALFORMED_REQUESTS = "MalformedRequests"
 STALE_RULE_SERVED = "StaleRuleServed"
 STORE_UNAVAILABLE = "StoreUnavailable"
 DESTINATION_DOWN = "DestinationDown"

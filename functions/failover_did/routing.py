@@ -12,9 +12,6 @@ from failover_did.rules.model import MAX_FAILOVER_TIERS, Final, Rule, Tier
 MAX_HOPS = MAX_FAILOVER_TIERS + 1
 
 DOWN = "down"
-# `failover-did drill` calls: real webhooks, but no real destination was dialed, so they neither count
-# as health checks nor against a number's monthly failover budget.
-DRILL_CALL_PREFIX = "CAdrill"
 Health = Mapping[str, str]  # probe target -> "up" | "degraded" | "down"; a missing target is not probed
 
 _STATUS_TRIGGER = {"busy": "busy", "no-answer": "timeout", "failed": "failed"}
@@ -161,10 +158,6 @@ def outcome_class(tier: Tier | None, outcome: DialOutcome) -> str:
     if tier is not None and answered(tier, outcome):
         return "answered"
     return outcome.status if outcome.status in ("busy", "no-answer", "failed") else "other"
-
-
-def is_drill(call_sid: str) -> bool:
-    return call_sid.startswith(DRILL_CALL_PREFIX)
 
 
 def describe(outcome: DialOutcome) -> str:

@@ -15,34 +15,71 @@ STORE_DOWN_SAY = "Sorry, we cannot connect your call right now. Please try again
 SCREEN_PROMPT = "You have a call. Press 1 to accept it."
 VOICEMAIL_MAX_SECONDS = 120
 SCREEN_WAIT_SECONDS = 8
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+# Characters XML 1.0 does not allow anywhere in a document (C0 controls but tab/LF/CR, surrogates,
+# U+FFFE/U+FFFF): a `say` stored before validation could hold them, and Twilio refuses such a document.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_CHAR_REF = re.compile(r"&#(?:([0-9]{1,8})|x([0-9a-fA-F]{1,8}));")
+TEST_QUERY = "test"  # `test=1` on a Voice URL marks a test call (simulate, drill); kept on every URL we render
 
 
-def url(base: str, path: str, **query: int | str) -> str:
+def url(base: str, path: str, *, test: bool = False, **query: int | str) -> str:
     """An absolute URL of ours; the query stays ASCII and simple so Twilio's signature survives it."""
+    if test:
+        query[TEST_QUERY] = 1
     return f"{base}{path}?{urlencode(query)}" if query else f"{base}{path}"
 
 
-def render(step: Step, *, base: str, caller: str, called: str) -> str:
-    """The TwiML document for `step`. `base` is our public URL prefix (scheme, host, stage)."""
-    # A caller ID that is not E.164 (anonymous, a raw carrier value) can make the outbound leg
-    # fail (Twilio error 13214): present the business's own number instead.
-    return _render(step, base, None if _E164.match(caller) else called)
+def xml_safe(document: str) -> str:
+    """`document` with every character XML 1.0 does not allow replaced by a space, whether it is there
+    raw or as a character reference (the serializer writes a lone surrogate as `&#55296;`)."""
+    return _CHAR_REF.sub(_allowed_ref, _NOT_XML.sub(" ", document))
+
+
+def _allowed_ref(match: re.Match[str]) -> str:
+    decimal, hexadecimal = match.group(1), match.group(2)
+    code = int(decimal) if decimal else int(hexadecimal, 16)
+    if code > 0x10FFFF or _NOT_XML.match(chr(code)):
+        return " "
+    return match.group(0)
 
 
 @lru_cache(maxsize=4096)
-def _render(step: Step, base: str, caller_id: str | None) -> str:
+def caller_id_for(caller: str, called: str) -> str | None:
+    """The caller ID the dialed leg presents: None (Twilio passes the caller's own through) when `caller`
+    is a valid, dialable number; else the business's number `called`. Withheld callers arrive as
+    `anonymous` or as placeholders such as +266696687 (ANONYMOUS) and +7378742833 (RESTRICTED), and an
+    invalid caller ID can make the outbound leg fail (Twilio error 13214)."""
+    if not _E164.fullmatch(caller):
+        return called or None
+    import phonenumbers  # here, not at import: only calls pay for it, once per container
+
+    try:
+        valid = phonenumbers.is_valid_number(phonenumbers.parse(caller, None))
+    except phonenumbers.NumberParseException:
+        valid = False
+    return None if valid else called or None
+
+
+def render(step: Step, *, base: str, caller: str, called: str, test: bool = False) -> str:
+    """The TwiML document for `step`. `base` is our public URL prefix (scheme, host, stage); `test` marks
+    a test call, whose every action and screening URL keeps the marker."""
+    return _render(step, base, caller_id_for(caller, called), test)
+
+
+@lru_cache(maxsize=4096)
+def _render(step: Step, base: str, caller_id: str | None, test: bool) -> str:
     # Steps are immutable values: a warm container renders each distinct document once.
     response = VoiceResponse()
     if isinstance(step, DialTier):
         dial = response.dial(
-            action=url(base, "/voice/action", tier=step.index, hop=step.hop),
+            action=url(base, "/voice/action", test=test, tier=step.index, hop=step.hop),
             method="POST",
             timeout=step.tier.timeout,
             answer_on_bridge=True,
             caller_id=caller_id,
         )
-        screen = url(base, "/voice/screen", tier=step.index) if step.tier.screen else None
+        screen = url(base, "/voice/screen", test=test, tier=step.index) if step.tier.screen else None
         if step.tier.is_sip:
             dial.sip(step.tier.target, url=screen, method="POST" if screen else None)
         else:
@@ -51,7 +88,7 @@ def _render(step: Step, base: str, caller_id: str | None) -> str:
         response.say(step.final.say)
         if step.final.voicemail:
             response.record(
-                action=url(base, "/voice/voicemail"),
+                action=url(base, "/voice/voicemail", test=test),
                 method="POST",
                 max_length=VOICEMAIL_MAX_SECONDS,
                 play_beep=True,
@@ -59,28 +96,28 @@ def _render(step: Step, base: str, caller_id: str | None) -> str:
         response.hangup()
     elif isinstance(step, Stop):
         response.hangup()
-    return str(response)
+    return xml_safe(str(response))
 
 
 def say_and_hang_up(text: str) -> str:
     response = VoiceResponse()
     response.say(text)
     response.hangup()
-    return str(response)
+    return xml_safe(str(response))
 
 
-def screen_prompt(base: str, tier: int) -> str:
+def screen_prompt(base: str, tier: int, *, test: bool = False) -> str:
     """Played to the callee of a screened tier: press 1 to take the call, anything else drops the leg."""
     response = VoiceResponse()
     gather = response.gather(
-        action=url(base, "/voice/screen/accept", tier=tier),
+        action=url(base, "/voice/screen/accept", test=test, tier=tier),
         method="POST",
         num_digits=1,
         timeout=SCREEN_WAIT_SECONDS,
     )
     gather.say(SCREEN_PROMPT)
     response.hangup()
-    return str(response)
+    return xml_safe(str(response))
 
 
 def empty() -> str:

@@ -19,10 +19,16 @@ def http_event(
     body: bytes = b"",
     source_ip: str = "127.0.0.1",
     stage: str = "$default",
+    domain_name: str | None = None,
 ) -> dict[str, Any]:
-    """The event API Gateway would hand the Lambda for this request (header names lower-cased)."""
+    """The event API Gateway would hand the Lambda for this request (header names lower-cased).
+
+    `domain_name` is the domain the request came in on, which API Gateway sets itself in
+    `requestContext.domainName` (the execute-api or custom domain); a server standing in for API Gateway
+    passes its own listen authority. Without it, the Host header stands in, as for a request that
+    reached API Gateway through that domain."""
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
-    host = lowered.get("host", "localhost")
+    host = domain_name or lowered.get("host", "localhost")
     try:
         text, encoded = body.decode("utf-8"), False
     except UnicodeDecodeError:

@@ -8,9 +8,10 @@ rule as stored in the table:
 3. Event logged: the failover of check 1 (or, if it did not fail over, check 2) is in the event log;
 4. Signature enforced: the incoming call signed with a wrong token gets 403.
 
-Drill calls have CallSids starting with `CAdrill` (never a real one: Twilio's are CA + 32 hex digits) and
-come from +15005550006, a Twilio magic test number. They are real webhook requests: they are logged and
-counted like any call.
+Drill calls are marked as tests: the Voice URL carries `test=1` (inside the signature, so a captured real
+request cannot gain it) and the webhook keeps it on every URL it hands back. They come from +15005550006,
+a Twilio magic test number, with CallSids of Twilio's form. Their failovers are logged, marked as tests;
+they count neither as health checks nor against the monthly budget, and raise no failover metric.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ from rich.console import Console
 from rich.table import Table
 from twilio.request_validator import RequestValidator
 
-from failover_did.routing import DRILL_CALL_PREFIX, DialOutcome, matched_trigger
+from failover_did.routing import DialOutcome, matched_trigger
+from failover_did.settings import settings
 from failover_did_cli.args import NUMBER
-from failover_did_cli.callsim import Reply, SimulatedCall, TwilioSimulator
+from failover_did_cli.callsim import Reply, SimulatedCall, TwilioSimulator, marked_as_test
 from failover_did_cli.env import configure_aws, current_stack_outputs
 from failover_did_cli.simulate_cmd import describe
 
@@ -41,7 +43,6 @@ if TYPE_CHECKING:
 
 DEFAULT_URL = "http://127.0.0.1:3000/voice"
 DEFAULT_CALLER = "+15005550006"  # Twilio's magic "valid and available" test number
-DRILL_SID_PREFIX = DRILL_CALL_PREFIX
 EVENT_WAIT_SECONDS = 5.0
 CLOCK_MARGIN = timedelta(minutes=1)  # events are stamped by the webhook's clock, not ours
 
@@ -66,8 +67,8 @@ class Check:
 
 
 def drill_sid() -> str:
-    """A CallSid as long as Twilio's, recognisable as a drill's (and never a real one)."""
-    return DRILL_SID_PREFIX + secrets.token_hex(16)[: 34 - len(DRILL_SID_PREFIX)]
+    """A CallSid of Twilio's form (CA + 32 hex digits); the `test=1` marker, not the SID, says it is a drill."""
+    return "CA" + secrets.token_hex(16)
 
 
 def tier_of(action: str) -> int | None:
@@ -142,11 +143,12 @@ def event_check(number: str, call_sids: Sequence[str], since: datetime, find: Ev
             return Check(EVENT_LOGGED, False, f"cannot read the event log: {error}")
         if found:
             d = found[0].detail
+            marked = ", marked as a test call" if d.get("test") else ""
             return Check(
                 EVENT_LOGGED,
                 True,
                 f"failover tier {d.get('from_tier')} -> {d.get('to_tier')} {d.get('to_target')} "
-                f"({d.get('reason')}) logged at {found[0].at} for {sid}",
+                f"({d.get('reason')}) logged at {found[0].at} for {sid}{marked}",
             )
         if time.monotonic() >= deadline:
             return Check(
@@ -238,8 +240,8 @@ def drill(number: str, url: str | None, caller: str) -> None:
     Requests are signed with TWILIO_AUTH_TOKEN, the token the webhook checks.
     The rule and the event log are read from the tables of FAILOVER_DID_LOCAL
     (the local stack), FAILOVER_DID_STACK (a deployed stack) or the plain AWS
-    configuration. Drill calls are real webhook requests (CallSid CAdrill...): their failovers
-    are logged, but not counted against the monthly budget or as health checks.
+    configuration. Drill calls are real webhook requests marked as tests (Voice URL ?test=1):
+    their failovers are logged, but not counted against the monthly budget or as health checks.
     """
     token = os.environ.get("TWILIO_AUTH_TOKEN")
     if not token:
@@ -258,7 +260,8 @@ def drill(number: str, url: str | None, caller: str) -> None:
 
     click.echo(f"drill {number} at {url} (caller {caller})")
     try:
-        checks = run_drill(number, stored.rule if stored else None, TwilioSimulator(url, token), token, find_events)
+        sim = TwilioSimulator(marked_as_test(url), token, account_sid=settings().account_sid)
+        checks = run_drill(number, stored.rule if stored else None, sim, token, find_events)
     except OSError as error:
         raise click.ClickException(f"cannot reach {url}: {error}") from error
     print_checks(checks)

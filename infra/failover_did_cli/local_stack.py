@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -79,6 +80,11 @@ class LocalStack:
         return local_fallback_environment(self.aws_endpoint, self.fallback_bucket)[FALLBACK_BASE_URL_ENV]
 
     @property
+    def base_url(self) -> str:
+        """Our URL prefix as callers reach it: --public-url, else the listen address over plain HTTP."""
+        return self.public_url.rstrip("/") if self.public_url else f"http://{self.host}:{self.port}"
+
+    @property
     def voice_url(self) -> str:
         return f"{self.public_url.rstrip('/')}/voice" if self.public_url else f"http://{self.host}:{self.port}/voice"
 
@@ -113,8 +119,11 @@ class LocalStack:
         os.environ.update(local_fallback_environment(self.aws_endpoint, self.fallback_bucket))
         os.environ["TWILIO_AUTH_TOKEN"] = self.token
         os.environ.pop("TWILIO_AUTH_TOKEN_PARAM", None)
-        if self.public_url:
-            os.environ["PUBLIC_BASE_URL"] = self.public_url.rstrip("/")
+        # The webhook checks signatures over this base, never over the client's Host header.
+        os.environ["PUBLIC_BASE_URL"] = self.base_url
+        from failover_did.settings import settings
+
+        settings.cache_clear()
         os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "failover-did")
         os.environ["POWERTOOLS_LOG_LEVEL"] = "INFO" if self.verbose else "WARNING"
         os.environ["POWERTOOLS_METRICS_DISABLED"] = "false" if self.verbose else "true"
@@ -274,9 +283,14 @@ def _handler_class(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             path, _, query = self.path.partition("?")
             headers = {k: v for k, v in self.headers.items()}
-            headers.setdefault("X-Forwarded-Proto", "http")
             event = http_event(
-                self.command, path, query=query, headers=headers, body=body, source_ip=self.client_address[0]
+                self.command,
+                path,
+                query=query,
+                headers=headers,
+                body=body,
+                source_ip=self.client_address[0],
+                domain_name=urlsplit(stack.base_url).netloc,
             )
             from failover_did.webhook.app import handler
 

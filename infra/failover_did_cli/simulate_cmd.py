@@ -6,8 +6,9 @@ import os
 
 import click
 
+from failover_did.settings import settings
 from failover_did_cli.args import NUMBER
-from failover_did_cli.callsim import Reply, TwilioSimulator
+from failover_did_cli.callsim import Reply, TwilioSimulator, marked_as_test
 
 # What each word makes the simulated Dial report: DialCallStatus, SIP code, bridged
 OUTCOMES: dict[str, tuple[str, int | None, bool | None]] = {
@@ -50,12 +51,13 @@ def describe(reply: Reply) -> str:
 def simulate(number: str, outcomes: tuple[str, ...], url: str, caller: str) -> None:
     """Call NUMBER through the webhook at --url, ending each dialed leg with the next OUTCOME
     (answered, busy, no-answer, failed, canceled, voicemail, or a SIP code such as 503).
-    Requests are signed with TWILIO_AUTH_TOKEN, as `failover-did local` prints it."""
+    Requests are signed with TWILIO_AUTH_TOKEN, as `failover-did local` prints it. The call is marked as a
+    test (`?test=1` on the Voice URL): it counts neither as a health check nor against the monthly budget."""
     token = os.environ.get("TWILIO_AUTH_TOKEN")
     if not token:
         raise click.UsageError("set TWILIO_AUTH_TOKEN to the token the webhook checks signatures with")
     plan = [parse_outcome(word) for word in outcomes]
-    call = TwilioSimulator(url, token).call(number, caller)
+    call = TwilioSimulator(marked_as_test(url), token, account_sid=settings().account_sid).call(number, caller)
     try:
         reply = call.start()
     except OSError as error:

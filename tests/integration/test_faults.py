@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 import pytest
 
+from failover_did import fallback, twiml
 from failover_did.rules.model import Rule
 from failover_did.store import breaker, failovers, static_fallback
 from failover_did.store.rules_store import get_stored
@@ -226,3 +227,81 @@ def test_auth_token_parameter_unreachable(
     monkeypatch.setattr(app, "tokens", type(app.tokens)())  # a cold container
     refused = webhook.post("/voice", call_params())
     assert refused.status == 403 and "Dial" not in refused.body
+
+
+# --- the store-down path never errors ------------------------------------------------------------------
+
+
+def store_private(number: str, document: str) -> None:
+    """Replace the number's stored static cascade (what `rules apply` publishes) with `document`."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.put_object(Bucket=BUCKET, Key=fallback.private_key(number), Body=document.encode("utf-8", "surrogatepass"))
+
+
+def apologises(reply: Reply) -> bool:
+    return reply.status == 200 and reply.dial is None and reply.say == twiml.STORE_DOWN_SAY and reply.hangs_up
+
+
+@pytest.mark.parametrize(
+    "document",
+    ["not xml at all", "<Response><Dial>", "<Html/>", "", "<Response><Say>&bogus;</Say></Response>"],
+)
+def test_cold_container_with_a_malformed_static_document_apologises(
+    published: dict[str, Rule], webhook: Webhook, monkeypatch: pytest.MonkeyPatch, document: str
+) -> None:
+    store_private("+14155550100", document)
+    dynamodb_fails(monkeypatch, f"http://127.0.0.1:{free_port()}")
+    incoming, _ = timed_post(webhook, "/voice", call_params())
+    assert apologises(incoming), incoming.body
+    app.rules.clear()
+    breaker.dynamodb.reset()
+    mid_call, _ = timed_post(webhook, "/voice/action", call_params(DialCallStatus="busy"), "tier=0&hop=1")
+    assert apologises(mid_call), mid_call.body
+
+
+def test_a_stored_say_with_control_characters_is_served_as_valid_twiml(
+    published: dict[str, Rule], webhook: Webhook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A static document written before say texts were checked: `\\v` and ESC are not XML 1.0."""
+    store_private(
+        "+14155550100",
+        "<Response><Dial><Number>+14155550111</Number></Dial><Say>Closed\v\x1b now</Say><Hangup/></Response>",
+    )
+    dynamodb_fails(monkeypatch, f"http://127.0.0.1:{free_port()}")
+    incoming, _ = timed_post(webhook, "/voice", call_params())
+    assert incoming.status == 200 and incoming.dial and incoming.dial.targets == ("+14155550111",)
+    assert incoming.say == "Closed   now"
+    app.rules.clear()
+    breaker.dynamodb.reset()
+    rest, _ = timed_post(webhook, "/voice/action", call_params(DialCallStatus="busy"), "tier=0&hop=1")
+    assert rest.status == 200 and rest.dial is None and rest.say == "Closed   now" and rest.hangs_up
+
+
+def test_anything_failing_in_the_store_down_path_ends_in_the_apology(
+    published: dict[str, Rule], webhook: Webhook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dynamodb_fails(monkeypatch, f"http://127.0.0.1:{free_port()}")
+
+    def broken(*args: Any) -> str:
+        raise MemoryError("the static document cannot be read")
+
+    monkeypatch.setattr(static_fallback, "static_cascade_of", broken)
+    assert apologises(timed_post(webhook, "/voice", call_params())[0])
+    monkeypatch.setattr(static_fallback, "static_cascade_of", lambda number: "<Response><Dial/></Response>")
+    monkeypatch.setattr(fallback, "after_tier", broken)
+    app.rules.clear()
+    breaker.dynamodb.reset()
+    assert apologises(timed_post(webhook, "/voice/action", call_params(DialCallStatus="busy"), "tier=0&hop=1")[0])
+
+
+def test_a_cold_container_renders_a_stored_rule_with_a_control_character_say(
+    rules: dict[str, Rule], webhook: Webhook
+) -> None:
+    """A rule stored before say texts were checked reaches the renderer unchanged: it still makes TwiML."""
+    item = RuleItem.get("+14155550100")
+    item.rule = {**item.rule, "final": {"say": "Closed\v\x1b now", "voicemail": False}}
+    item.save()
+    app.rules.clear()
+    result = webhook.post("/voice/action", call_params(DialCallStatus="busy"), "tier=2&hop=3")
+    reply = parse_reply(result.status, result.body)
+    assert reply.say == "Closed   now" and reply.hangs_up

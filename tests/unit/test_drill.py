@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime
 
 from failover_did.store.events import Event
+from failover_did_cli.callsim import marked_as_test
 from failover_did_cli.drill_cmd import (
     EVENT_LOGGED,
     Check,
@@ -23,12 +24,24 @@ def failover(sid: str, kind: str = "failover") -> Event:
     return Event("+14155550100", "2026-01-01T00:00:01.000Z", kind, detail)
 
 
-def test_drill_sids_look_like_twilios_but_never_are_one() -> None:
+def test_drill_sids_have_twilios_form() -> None:
     sids = {drill_sid() for _ in range(50)}
     assert len(sids) == 50
     for sid in sids:
-        assert len(sid) == 34 and sid.startswith("CAdrill")
-        assert not re.fullmatch(r"CA[0-9a-f]{32}", sid)
+        assert re.fullmatch(r"CA[0-9a-f]{32}", sid)
+
+
+def test_drill_and_simulate_calls_carry_the_test_marker() -> None:
+    assert marked_as_test("http://127.0.0.1:3000/voice") == "http://127.0.0.1:3000/voice?test=1"
+    assert marked_as_test("https://h.example/prod/voice?x=1") == "https://h.example/prod/voice?x=1&test=1"
+    assert marked_as_test("https://h.example/voice?test=1") == "https://h.example/voice?test=1"
+
+
+def test_event_check_says_the_failover_was_marked_as_a_test() -> None:
+    event = failover("CA1")
+    marked = Event(event.number, event.at, event.kind, {**event.detail, "test": True})
+    check = event_check("+14155550100", ["CA1"], SINCE, lambda n, s: [marked], wait=0)
+    assert check.passed and check.detail.endswith("for CA1, marked as a test call")
 
 
 def test_tier_of_reads_the_action_query() -> None:

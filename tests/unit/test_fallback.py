@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from failover_did.fallback import static_cascade
+import pytest
+
+from failover_did.fallback import after_tier, servable, static_cascade
 from failover_did.rules.model import Final, Rule, Tier
 from failover_did_cli.callsim import parse_reply
 
@@ -71,3 +73,27 @@ def test_primary_only_rule_dials_it_then_says_the_default_final() -> None:
     assert [v.tag for v in verbs] == ["Dial", "Say", "Hangup"]
     assert verbs[0].get("timeout") == "20" and verbs[0][0].tag == "Number"
     assert verbs[1].text == Final().say
+
+
+CONTROL_SAY = "Sorry\v we are \x1b closed\x00\ufffe."
+
+
+def test_a_say_with_characters_xml_forbids_still_makes_a_document() -> None:
+    rule = Rule(RULE.number, RULE.tiers, final=Final(say=CONTROL_SAY))
+    document = static_cascade(rule)
+    assert ET.fromstring(document).find("Say") is not None  # parses: each forbidden character became a space
+    assert not any(c in document for c in "\v\x1b\x00\ufffe")
+    assert [v.tag for v in ET.fromstring(after_tier(document, 1))] == ["Dial", "Say", "Hangup"]
+
+
+@pytest.mark.parametrize(
+    "document",
+    ["", "not xml", "<Response><Dial>", "<Other/>", '<?xml version="1.0"?><Response><Say>a &bogus; b</Say></Response>'],
+)
+def test_a_corrupt_stored_document_is_not_servable(document: str) -> None:
+    assert servable(document) is None
+
+
+def test_a_stored_document_with_forbidden_characters_is_served_cleaned() -> None:
+    cleaned = servable("<Response><Say>a\x0bb</Say></Response>")
+    assert cleaned == "<Response><Say>a b</Say></Response>"

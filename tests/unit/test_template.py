@@ -36,6 +36,7 @@ EXPECTED_ENV = {
     "DETAILED_METRICS": {"Ref": "DetailedMetrics"},
     "TWILIO_AUTH_TOKEN_PARAM": {"Ref": "TwilioAuthTokenParameterName"},
     "PUBLIC_BASE_URL": {"Ref": "PublicBaseUrl"},
+    "TWILIO_ACCOUNT_SID": {"Ref": "TwilioAccountSid"},
     "POWERTOOLS_SERVICE_NAME": "failover-did",
     "POWERTOOLS_METRICS_NAMESPACE": "FailoverDid",
     "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},

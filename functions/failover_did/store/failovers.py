@@ -29,6 +29,7 @@ class Failover:
     to_target: str
     reason: str
     first_of_call: bool  # the call's first move off the primary: what the monthly count counts
+    test: bool = False  # a test call (simulate, drill): logged, marked, never counted
 
 
 @lru_cache(maxsize=1)
@@ -52,12 +53,14 @@ def record_failover(failover: Failover, at: datetime) -> bool:
         "to_target": failover.to_target,
         "reason": failover.reason,
     }
+    if failover.test:
+        detail["test"] = True
     event = events.event_item(failover.number, "failover", at, detail, f"failover#{failover.call_sid}")
     try:
         with TransactWrite(connection=_connection()) as tx:
             tx.save(marker, condition=CallItem.item.does_not_exist())
             tx.save(event)
-            if failover.first_of_call:
+            if failover.first_of_call and not failover.test:
                 tx.update(
                     FailoverCount(failover.number, month_key(at)),
                     actions=[
@@ -97,7 +100,7 @@ def claim_budget_alert(number: str, at: datetime) -> bool:
 def record_and_count(failover: Failover, budget: int | None, at: datetime) -> tuple[bool, bool]:
     """Record the failover; returns (written now, this call crossed the number's monthly budget)."""
     written = record_failover(failover, at)
-    if not (written and failover.first_of_call and budget):
+    if not (written and failover.first_of_call and not failover.test and budget):
         return written, False
     crossed = failovers_this_month(failover.number, at) > budget and claim_budget_alert(failover.number, at)
     return written, crossed

@@ -30,7 +30,6 @@ from failover_did.routing import (
     Step,
     Stop,
     first_step,
-    is_drill,
     next_step,
     outcome_class,
     probe_target,
@@ -40,7 +39,15 @@ from failover_did.rules.model import Rule
 from failover_did.store import breaker, calls, failovers, static_fallback
 from failover_did.store.health_store import HealthReader
 from failover_did.store.rules_store import Lookup, RuleReader, StoreUnavailable
-from failover_did.webhook.signature import TokenSource, TokenUnavailable, is_valid, public_base, signed_url
+from failover_did.webhook.params import Refused, check_params
+from failover_did.webhook.signature import (
+    ROUTE_PREFIX,
+    TokenSource,
+    TokenUnavailable,
+    is_valid,
+    public_base,
+    signed_url,
+)
 
 MAX_BODY_BYTES = 16 * 1024  # Twilio's voice webhooks are well under 4 KiB
 MAX_FIELDS = 100
@@ -84,6 +91,23 @@ def query_int(name: str, upper: int) -> int:
     return int(raw)
 
 
+def has_test_marker(event: dict[str, Any]) -> bool:
+    """Whether the URL Twilio requested carries `test=1`: a call made by `failover-did simulate` or
+    `drill`. The marker is in the signed URL, so a captured real request cannot gain it."""
+    values = parse_qs(event.get("rawQueryString") or "", keep_blank_values=True).get(twiml.TEST_QUERY)
+    if values is None:
+        return False
+    if values != ["1"]:
+        raise BadRequest(f"query parameter {twiml.TEST_QUERY} must be 1 when present")
+    return True
+
+
+def route_of(event: dict[str, Any]) -> str:
+    path = str(event.get("rawPath") or "")
+    at = path.find(ROUTE_PREFIX)
+    return path[at:] if at >= 0 else path
+
+
 def verify_twilio(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[str]:
     event = app.current_event.raw_event
     params = form(event)
@@ -93,7 +117,14 @@ def verify_twilio(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) 
     if not is_valid(tokens.get(), signed_url(event, base), params, signature):
         metrics.add_metric(name=m.SIGNATURE_REJECTED, unit=MetricUnit.Count, value=1)
         raise Forbidden()
-    app.append_context(params=params, base=base)
+    try:
+        check_params(params, route_of(event))
+    except Refused as refused:
+        # Signed, yet not what Twilio sends: refused before any route runs, so it changes nothing.
+        metrics.add_metric(name=m.MALFORMED_REQUESTS, unit=MetricUnit.Count, value=1)
+        logger.warning("signed request refused", extra={"reason": str(refused), "path": event.get("rawPath")})
+        raise BadRequest(str(refused)) from None
+    app.append_context(params=params, base=base, test=has_test_marker(event))
     return next_middleware(app)
 
 
@@ -104,9 +135,19 @@ def params() -> dict[str, str]:
     return app.context["params"]  # type: ignore[no-any-return]
 
 
-def number_rule() -> Lookup:
+def is_test_call() -> bool:
+    """A call of `failover-did simulate` or `drill` (Voice URL `?test=1`): nobody real was dialed, so it is
+    never evidence about a destination's health nor counted against the monthly budget."""
+    return bool(app.context.get("test"))
+
+
+def called_number() -> str:
     p = params()
-    number = p.get("To") or p.get("Called") or ""
+    return p.get("To") or p.get("Called") or ""
+
+
+def number_rule() -> Lookup:
+    number = called_number()
     if not number:
         return Lookup(None, stale=False)  # nothing to look up: an unknown number, not a storage failure
     lookup = rules.get(number)
@@ -130,7 +171,9 @@ def respond(step: Step, rule: Rule | None = None, from_tier: int = 0) -> Respons
     # The decision rides in the EMF record's properties: one searchable log line per webhook, and no
     # per-number or per-call metric dimension (each dimension set is a billed custom metric).
     metrics.add_metadata("call_sid", p.get("CallSid", ""))
-    metrics.add_metadata("number", p.get("To", ""))
+    metrics.add_metadata("number", called_number())
+    if is_test_call():
+        metrics.add_metadata("test", True)
     if isinstance(step, DialTier):
         if rule is not None and step.index > 0 and (step.hop > 1 or step.reason != "primary"):
             note_failover(rule, step, from_tier)
@@ -142,15 +185,21 @@ def respond(step: Step, rule: Rule | None = None, from_tier: int = 0) -> Respons
         if step.reason == "answered":
             metrics.add_metric(name=m.CALLS_ANSWERED, unit=MetricUnit.Count, value=1)
         metrics.add_metadata("decision", {"stop": step.reason})
-    return reply(twiml.render(step, base=app.context["base"], caller=p.get("From", ""), called=p.get("To", "")))
+    document = twiml.render(
+        step, base=app.context["base"], caller=p.get("From", ""), called=called_number(), test=is_test_call()
+    )
+    return reply(document)
 
 
 def note_failover(rule: Rule, step: DialTier, from_tier: int) -> None:
-    """Log the failover once per call and tier, count it against the number's monthly budget."""
+    """Log the failover once per call and tier, count it against the number's monthly budget. A test call's
+    failover is logged, marked as a test, and neither counted nor raised as a metric (no alarm fires)."""
     reason = "down" if step.hop == 1 else step.reason
     call_sid = params().get("CallSid", "")
-    counts = from_tier == 0 and not is_drill(call_sid)
-    move = failovers.Failover(rule.number, call_sid, from_tier, step.index, step.tier.target, reason, counts)
+    test = is_test_call()
+    move = failovers.Failover(
+        rule.number, call_sid, from_tier, step.index, step.tier.target, reason, from_tier == 0, test=test
+    )
     try:
         written, crossed = breaker.dynamodb.call(
             lambda: failovers.record_and_count(move, rule.monthly_failover_budget, datetime.now(UTC))
@@ -158,7 +207,7 @@ def note_failover(rule: Rule, step: DialTier, from_tier: int) -> None:
     except PynamoDBException as error:
         logger.error("failover event not written", extra={"call_sid": move.call_sid, "error": str(error)})
         written, crossed = True, False  # better a repeated metric than a missed alarm
-    if written:
+    if written and not test:
         metrics.add_metric(name=m.FAILOVERS, unit=MetricUnit.Count, value=1)
         metrics.add_metadata("failover", {"from_tier": from_tier, "to_tier": step.index, "reason": reason})
         count_by(m.FAILOVERS_BY_REASON, "reason", reason_class(reason))
@@ -189,14 +238,14 @@ def dial_ended() -> Response[str]:
         outcome = DialOutcome.from_params(p, screen_accepted=calls.screen_accepted(p.get("CallSid", ""), index))
     step = next_step(rule, index, hop, outcome, tier_health(rule))
     count_by(m.DIAL_OUTCOMES, "outcome", outcome_class(tier, outcome))
-    if not is_drill(p.get("CallSid", "")):
+    if not is_test_call():  # a test call's leg reached nobody real: no passive health count either way
         transitions.count_live_failure(rule, index, outcome, p.get("CallSid", ""), datetime.now(UTC))
     return respond(step, rule, index)
 
 
 @app.post("/voice/screen")
 def screen_callee() -> Response[str]:
-    return reply(twiml.screen_prompt(app.context["base"], query_int("tier", 99)))
+    return reply(twiml.screen_prompt(app.context["base"], query_int("tier", 99), test=is_test_call()))
 
 
 @app.post("/voice/screen/accept")
@@ -238,18 +287,29 @@ def no_token(error: TokenUnavailable) -> Response[str]:
 @app.exception_handler(StoreUnavailable)
 def store_down(error: StoreUnavailable) -> Response[str]:
     """DynamoDB failed and this container has no copy of the rule: serve the number's static cascade from
-    S3 (mid-call, only the tiers not tried yet); if that fails too, an apology rather than an error."""
+    S3 (mid-call, only the tiers not tried yet); if that fails too, in any way, an apology."""
     metrics.add_metric(name=m.STORE_UNAVAILABLE, unit=MetricUnit.Count, value=1)
     logger.error("rules unavailable and none cached", extra={"reason": str(error)})
+    try:
+        return reply(static_answer())
+    except Exception as failure:  # the last resort must not fail: anything here ends in the apology
+        logger.error("static fallback not served", extra={"reason": f"{type(failure).__name__}: {failure}"})
+        return reply(twiml.say_and_hang_up(twiml.STORE_DOWN_SAY))
+
+
+def static_answer() -> str:
     p = app.context.get("params") or {}
     outcome = DialOutcome.from_params(p)
     on_action = app.current_event.path.endswith("/voice/action")
     if on_action and (outcome.caller_gone or outcome.status in ("canceled", *ANSWERED_STATUSES)):
-        return reply(twiml.render(Stop("answered or hung up"), base="", caller="", called=""))
+        return twiml.render(Stop("answered or hung up"), base="", caller="", called="")
     document = static_fallback.static_cascade_of(p.get("To") or p.get("Called") or "")
     if document is not None and on_action:
         document = fallback.after_tier(document, query_int("tier", 99))
-    return reply(document or twiml.say_and_hang_up(twiml.STORE_DOWN_SAY))
+    servable = fallback.servable(document) if document is not None else None
+    if document is not None and servable is None:
+        logger.error("static fallback is not a TwiML document", extra={"number": p.get("To") or p.get("Called")})
+    return servable or twiml.say_and_hang_up(twiml.STORE_DOWN_SAY)
 
 
 @app.not_found

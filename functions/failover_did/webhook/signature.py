@@ -9,6 +9,8 @@ from typing import Any
 
 from twilio.request_validator import RequestValidator
 
+from failover_did.settings import settings
+
 ROUTE_PREFIX = "/voice"
 TOKEN_ENV = "TWILIO_AUTH_TOKEN"
 TOKEN_PARAM_ENV = "TWILIO_AUTH_TOKEN_PARAM"
@@ -20,15 +22,16 @@ class TokenUnavailable(Exception):
 
 
 def public_base(event: Mapping[str, Any]) -> str:
-    """Our URL prefix as Twilio reaches it: PUBLIC_BASE_URL when set (a custom domain, a tunnel),
-    else scheme and host from the request plus whatever precedes /voice in its path (a stage)."""
-    configured = os.environ.get("PUBLIC_BASE_URL", "").strip()
+    """Our URL prefix as Twilio reaches it: PUBLIC_BASE_URL when set (a custom domain's base path, a
+    tunnel, the local stack), else https and the domain API Gateway received the request on
+    (`requestContext.domainName`, set by API Gateway, not by the client) plus whatever precedes /voice in
+    the path (a stage). The client's Host and X-Forwarded-Proto headers are never used."""
+    configured = settings().public_base_url
     if configured:
-        return configured.rstrip("/")
-    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    scheme = headers.get("x-forwarded-proto", "https").split(",")[0].strip() or "https"
-    host = headers.get("host") or event.get("requestContext", {}).get("domainName", "")
-    return f"{scheme}://{host}{_path_prefix(event)}"
+        return configured
+    context = event.get("requestContext")
+    domain = context.get("domainName") if isinstance(context, Mapping) else None
+    return f"https://{domain if isinstance(domain, str) else ''}{_path_prefix(event)}"
 
 
 def _path_prefix(event: Mapping[str, Any]) -> str:
