@@ -24,7 +24,9 @@ Records = dict[str, list[tuple[str, str]]]  # name -> [(type, rdata text)], e.g.
 
 
 class LocalDns:
-    def __init__(self, records: Records, *, silent: frozenset[str] = frozenset(), servfail: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, records: Records, *, silent: frozenset[str] = frozenset(), servfail: frozenset[str] = frozenset()
+    ) -> None:
         self.records = {_key(name): rows for name, rows in records.items()}
         self.silent = {_key(name) for name in silent}
         self.servfail = {_key(name) for name in servfail}

@@ -63,6 +63,9 @@ __all__ = [
 
 DEFAULT_TIMEOUT = 2.0
 """Seconds one probe may take in all (DNS, connect, retransmissions, answer)."""
+MAX_TARGET = 2048
+"""Longest target text probed (a URL or URI past this is refused as it stands)."""
+MAX_REASON = 300
 DEFAULT_CONCURRENCY = 800
 """At most this many connections (TCP, TLS, HTTP) open at once in `probe_many`: a Lambda may hold 1,024
 open files. UDP probes share a few sockets and do not count; name lookups have their own small bound."""
@@ -93,38 +96,47 @@ class _HttpTarget:
 _Target = _SipTarget | _HttpTarget
 
 
+def _show(text: str) -> str:
+    """`text` quoted for a message; a very long one cut short."""
+    return repr(text) if len(text) <= 100 else f"{text[:80]!r}... ({len(text)} characters)"
+
+
 def _parse_target(target: str) -> _Target:
     """What to probe, or ValueError naming the target and why."""
     if not isinstance(target, str):
         raise ValueError(f"cannot probe {target!r}: a target is text")
+    if len(target) > MAX_TARGET:
+        raise ValueError(f"cannot probe {_show(target)}: longer than {MAX_TARGET} characters")
     scheme = target.partition(":")[0].lower()
     if scheme in ("sip", "sips"):
         try:
             uri = parse_sip_uri(target)
         except SipUriError as exc:
-            raise ValueError(f"cannot probe {target!r}: {exc}") from None
+            raise ValueError(f"cannot probe {_show(target)}: {exc}") from None
         secure = uri.params.get("secure", "").lower() == "true"
         return _SipTarget(uri, "tls" if secure else uri.transport)
     if scheme in ("http", "https"):
         if not target.isascii() or not target.isprintable() or " " in target:
-            raise ValueError(f"cannot probe {target!r}: a URL is printable ASCII without spaces (percent-encode the rest)")
+            raise ValueError(
+                f"cannot probe {_show(target)}: a URL is printable ASCII without spaces (percent-encode the rest)"
+            )
         try:
             parts = urlsplit(target)
             port = parts.port
         except ValueError as exc:
-            raise ValueError(f"cannot probe {target!r}: {exc}") from None
+            raise ValueError(f"cannot probe {_show(target)}: {exc}") from None
         if not parts.hostname:
-            raise ValueError(f"cannot probe {target!r}: the URL has no host")
+            raise ValueError(f"cannot probe {_show(target)}: the URL has no host")
         try:
             check_host(parts.hostname)
         except ValueError as exc:
-            raise ValueError(f"cannot probe {target!r}: {exc}") from None
+            raise ValueError(f"cannot probe {_show(target)}: {exc}") from None
         tls = scheme == "https"
         path = parts.path or "/"
         if parts.query:
             path = f"{path}?{parts.query}"
         return _HttpTarget(tls=tls, host=parts.hostname, port=port or (443 if tls else 80), path=path)
-    raise ValueError(f"cannot probe {target!r}: not a sip:/sips: URI or an http(s):// URL")
+    raise ValueError(f"cannot probe {_show(target)}: not a sip:/sips: URI or an http(s):// URL")
 
 
 def check_target(target: str) -> None:
@@ -162,9 +174,9 @@ class _Run:
             async with self.connections:
                 return await self._attempt(target, what, spec.tls_verify)
         except ValueError as exc:
-            return ProbeResult(str(target), State.UNKNOWN, str(exc), None)
+            return ProbeResult(str(target), State.UNKNOWN, _cut(str(exc)), None)
         except Exception as exc:  # one target never stops the run
-            return ProbeResult(str(target), State.UNKNOWN, f"error inside the prober: {_describe(exc)}", None)
+            return ProbeResult(str(target), State.UNKNOWN, _cut(f"error inside the prober: {_describe(exc)}"), None)
 
     async def _attempt(self, target: str, what: _Target, verify: bool) -> ProbeResult:
         hop_text: str | None = None
@@ -213,6 +225,10 @@ class _Run:
             if exc.errno in (errno.ENETUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
                 return result(State.UNKNOWN, f"no route from the prober to {hop_text}: {_describe(exc)}")
             return result(State.DOWN, f"error: {_describe(exc)}")
+
+
+def _cut(reason: str) -> str:
+    return reason if len(reason) <= MAX_REASON else reason[: MAX_REASON - 3] + "..."
 
 
 def _describe(exc: BaseException) -> str:

@@ -75,7 +75,8 @@ def check_host(host: str) -> None:
     try:
         dns.name.from_text(host)
     except dns.exception.DNSException as exc:
-        raise ValueError(f"the host {host!r} is not a valid host name: {exc}") from None
+        shown = repr(host) if len(host) <= 80 else f"{host[:60]!r}..."
+        raise ValueError(f"the host {shown} is not a valid host name: {exc}") from None
 
 
 _Records = tuple[object, ...]
@@ -87,7 +88,7 @@ class Resolver:
     def __init__(self, dns_resolver: dns.asyncresolver.Resolver | None, *, allow_private: bool) -> None:
         self._dns = dns_resolver
         self._allow_private = allow_private
-        self._lookups: dict[tuple[str, int], asyncio.Task[_Records]] = {}
+        self._lookups: dict[tuple[str, dns.rdatatype.RdataType], asyncio.Task[_Records]] = {}
         self._gate = asyncio.Semaphore(MAX_LOOKUPS_IN_FLIGHT)
 
     async def sip_hops(self, host: str, port: int | None, transport: str) -> list[Hop]:
@@ -148,7 +149,7 @@ class Resolver:
             raise failures[0]
         raise NoSuchName(f"{host} has no address")
 
-    async def _records(self, name: str, rdtype: int, *, missing_ok: bool) -> _Records:
+    async def _records(self, name: str, rdtype: dns.rdatatype.RdataType, *, missing_ok: bool) -> _Records:
         """The records of `name`; empty when it has none of this type (NXDOMAIN counts as none for SRV,
         and is NoSuchName for addresses)."""
         key = (name.lower().rstrip("."), rdtype)
@@ -164,7 +165,7 @@ class Resolver:
             raise NoSuchName(f"{name} does not exist")
         return records
 
-    async def _ask(self, name: str, rdtype: int) -> _Records:
+    async def _ask(self, name: str, rdtype: dns.rdatatype.RdataType) -> _Records:
         async with self._gate:
             try:
                 resolver = self._dns or _default_resolver()
@@ -204,4 +205,3 @@ def _default_resolver() -> dns.asyncresolver.Resolver:
         except dns.exception.DNSException as exc:
             raise LookupFailed(f"no name server configured: {exc}") from None
     return _default[0]
-

@@ -173,8 +173,6 @@ def matches(response: SipResponse, call_id: str, branch: str) -> bool:
     return got is None or got == branch
 
 
-
-
 def fresh_ids(local_host: str) -> tuple[str, str]:
     """(branch, Call-ID) for a new request: random, so a reply to it cannot be guessed."""
     return f"z9hG4bK{_token()}", f"{_token()}{_token()}@{host_for_uri(local_host)}"

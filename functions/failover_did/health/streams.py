@@ -108,9 +108,7 @@ async def sip_over_stream(
         writer.transport.abort()
 
 
-async def http_get(
-    hop: Hop, *, tls: bool, host: str, port: int, path: str, verify: bool
-) -> tuple[int, float]:
+async def http_get(hop: Hop, *, tls: bool, host: str, port: int, path: str, verify: bool) -> tuple[int, float]:
     """GET `path` from `hop` with `Host: host[:port]`: (final status code, round trip in ms)."""
     reader, writer = await open_stream(hop, server_name=host if tls else None, verify=verify)
     try:

@@ -4,7 +4,9 @@ A Lambda may hold 1,024 open files, and a run probes thousands of targets at onc
 get a socket each: a small pool of unconnected sockets per address family sends every request, and an
 answer is matched to its request by Call-ID and the top Via branch (both random: a stranger cannot
 guess them). The answer may come from another address than the one asked (a multi-homed PBX answers
-from where it likes; `rport` brings it back to us).
+from where it likes; `rport` brings it back to us). A datagram that is not a SIP response, or answers
+no request of ours, is dropped: it cannot be tied to a request, and anyone can send one, so it is no
+evidence (a peer that only ever sends garbage ends in a timeout).
 
 An unconnected socket is not told of an ICMP "port unreachable" the way a connected one is. On Linux
 the sockets set IP_RECVERR, and the kernel queues each such error with the destination it was about:
@@ -81,7 +83,7 @@ class UdpPool:
 
     async def request(self, uri: SipUri, hop: Hop) -> tuple[SipResponse, float]:
         """Send an OPTIONS for `uri` to `hop` until a final answer: (answer, round trip in ms).
-        Raises Refused, BadResponse or OSError; the caller bounds the wait."""
+        Raises Refused or OSError; the caller bounds the wait."""
         sock = self._socket(hop.family)
         local_port = int(sock.getsockname()[1])
         local_host = self._local_host_for(hop)
@@ -92,9 +94,7 @@ class UdpPool:
         sockaddr: tuple[str, int] | tuple[str, int, int, int] = (
             (hop.host, hop.port, 0, 0) if hop.family == socket.AF_INET6 else (hop.host, hop.port)
         )
-        transaction = _Transaction(
-            (hop.host, hop.port), sockaddr, sock, request, branch, self._loop.create_future()
-        )
+        transaction = _Transaction((hop.host, hop.port), sockaddr, sock, request, branch, self._loop.create_future())
         self._by_call_id[call_id] = transaction
         self._by_destination.setdefault(transaction.destination, set()).add(transaction)
         try:
@@ -126,11 +126,10 @@ class UdpPool:
             try:
                 sock.setblocking(False)
                 sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
-                if _ON_LINUX:
-                    level, option = (
-                        (socket.IPPROTO_IPV6, _IPV6_RECVERR) if family == socket.AF_INET6 else (socket.IPPROTO_IP, _IP_RECVERR)
-                    )
-                    sock.setsockopt(level, option, 1)
+                if _ON_LINUX and family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_RECVERR, 1)
+                elif _ON_LINUX:
+                    sock.setsockopt(socket.IPPROTO_IP, _IP_RECVERR, 1)
             except OSError:
                 sock.close()
                 raise
@@ -186,24 +185,14 @@ class UdpPool:
             return  # a request from the peer, not an answer
         try:
             response = parse_sip_response(data)
-        except BadResponse as exc:
-            transaction = self._owner_of_garbage(data)
-            if transaction is not None and not transaction.answer.done():
-                transaction.answer.set_exception(exc)
-            return
+        except BadResponse:
+            return  # cannot be matched to a request; anyone could have sent it
         transaction = self._by_call_id.get(response.header("call-id") or "")
         if transaction is None or transaction.answer.done() or response.code < 200:
             return  # someone else's, late, or provisional: keep waiting for our final one
         if response.top_via_branch not in (None, transaction.branch):
             return
         transaction.answer.set_result((response, arrived))
-
-    def _owner_of_garbage(self, data: bytes) -> _Transaction | None:
-        """The request a malformed answer is about, if it quotes one of our Call-IDs."""
-        for call_id, transaction in self._by_call_id.items():
-            if call_id.encode() in data:
-                return transaction
-        return None
 
     def _read_errors(self, sock: socket.socket) -> None:
         while True:
