@@ -23,13 +23,14 @@ from __future__ import annotations
 import asyncio
 import errno
 import ssl
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import dns.asyncresolver
 
-from failover_did.health.resolve import LookupFailed, NoSuchName, NotAllowed, Resolver, check_host
+from failover_did.health.resolve import Hop, LookupFailed, NoSuchName, NotAllowed, Resolver, check_host
 from failover_did.health.sip_message import BadResponse, SipResponse, build_options, parse_sip_response
 from failover_did.health.streams import http_get, sip_over_stream
 from failover_did.health.udp_pool import Refused, UdpPool
@@ -66,6 +67,8 @@ DEFAULT_TIMEOUT = 2.0
 MAX_TARGET = 2048
 """Longest target text probed (a URL or URI past this is refused as it stands)."""
 MAX_REASON = 300
+START_BATCH = 200
+"""Probes started per turn of the event loop in `probe_many`."""
 DEFAULT_CONCURRENCY = 800
 """At most this many connections (TCP, TLS, HTTP) open at once in `probe_many`: a Lambda may hold 1,024
 open files. UDP probes share a few sockets and do not count; name lookups have their own small bound."""
@@ -165,6 +168,22 @@ class _Run:
         self.resolver.close()
         self.udp.close()
 
+    async def _hop(self, what: _Target, deadline: float) -> Hop:
+        """Where to send the probe: a numeric host at once, a name through the resolver by `deadline`."""
+        if isinstance(what, _HttpTarget):
+            hop = self.resolver.literal_hop(what.host, what.port)
+        else:
+            hop = self.resolver.sip_literal_hop(what.uri.host, what.uri.port, what.transport)
+        if hop is not None:
+            return hop
+        try:
+            async with asyncio.timeout_at(deadline):
+                if isinstance(what, _HttpTarget):
+                    return (await self.resolver.hops(what.host, what.port))[0]
+                return (await self.resolver.sip_hops(what.uri.host, what.uri.port, what.transport))[0]
+        except TimeoutError:
+            raise _LookupTimedOut(what.host if isinstance(what, _HttpTarget) else what.uri.host) from None
+
     async def probe(self, spec: ProbeTarget) -> ProbeResult:
         target = spec.target
         try:
@@ -184,29 +203,28 @@ class _Run:
         def result(state: State, reason: str, rtt: float | None = None) -> ProbeResult:
             return ProbeResult(target, state, reason, None if rtt is None else round(rtt, 3), hop_text)
 
-        host = what.host if isinstance(what, _HttpTarget) else what.uri.host
+        deadline = asyncio.get_running_loop().time() + self.timeout
         try:
-            async with asyncio.timeout(self.timeout):
-                if isinstance(what, _HttpTarget):
-                    hop = (await self.resolver.hops(what.host, what.port))[0]
-                    hop_text = str(hop)
+            hop = await self._hop(what, deadline)
+            hop_text = str(hop)
+            if isinstance(what, _HttpTarget):
+                async with asyncio.timeout_at(deadline):
                     code, rtt = await http_get(
                         hop, tls=what.tls, host=what.host, port=what.port, path=what.path, verify=verify
                     )
-                    return result(classify_http_status(code), str(code), rtt)
-                uri, transport = what.uri, what.transport
-                hop = (await self.resolver.sip_hops(uri.host, uri.port, transport))[0]
-                hop_text = str(hop)
-                if transport == "udp":
-                    response, rtt = await self.udp.request(uri, hop)
-                else:
-                    tls = transport == "tls"
-                    response, rtt = await sip_over_stream(uri, hop, tls=tls, server_name=uri.host, verify=verify)
-                return result(classify_sip_status(response.code), str(response.code), rtt)
+                return result(classify_http_status(code), str(code), rtt)
+            if what.transport == "udp":  # the pool keeps the deadline: one timer per probe, not two
+                response, rtt = await self.udp.request(what.uri, hop, deadline)
+            else:
+                async with asyncio.timeout_at(deadline):
+                    response, rtt = await sip_over_stream(
+                        what.uri, hop, tls=what.transport == "tls", server_name=what.uri.host, verify=verify
+                    )
+            return result(classify_sip_status(response.code), str(response.code), rtt)
         except TimeoutError:
-            if hop_text is None:
-                return result(State.UNKNOWN, f"the lookup of {host} did not finish within {self.timeout:g} s")
             return result(State.DOWN, "timeout")
+        except _LookupTimedOut as exc:
+            return result(State.UNKNOWN, f"the lookup of {exc} did not finish within {self.timeout:g} s")
         except (NotAllowed, LookupFailed) as exc:
             return result(State.UNKNOWN, str(exc))
         except NoSuchName:
@@ -229,6 +247,10 @@ class _Run:
 
 def _cut(reason: str) -> str:
     return reason if len(reason) <= MAX_REASON else reason[: MAX_REASON - 3] + "..."
+
+
+class _LookupTimedOut(Exception):
+    """The name lookup ran out of the probe's time (no evidence about the destination)."""
 
 
 def _describe(exc: BaseException) -> str:
@@ -268,10 +290,23 @@ async def probe_many(
         specs[spec.target] = ProbeTarget(spec.target, verify)
     run = _Run(timeout, concurrency, dns_resolver, allow_private)
     try:
-        results = await asyncio.gather(*(run.probe(spec) for spec in specs.values()))
+        probes = await _start_all(run.probe(spec) for spec in specs.values())
+        results = await asyncio.gather(*probes)
     finally:
         run.close()
     return dict(zip(specs, results, strict=True))
+
+
+async def _start_all(probes: Iterable[Coroutine[Any, Any, ProbeResult]]) -> list[asyncio.Task[ProbeResult]]:
+    """Start every probe, `START_BATCH` per turn of the event loop. Each probe's clock runs from its own
+    start, and between batches the loop reads answers and fires timers: started all in one turn,
+    thousands of probes would hold the loop while the first ones' answers wait unread."""
+    tasks: list[asyncio.Task[ProbeResult]] = []
+    for one in probes:
+        tasks.append(asyncio.ensure_future(one))
+        if len(tasks) % START_BATCH == 0:
+            await asyncio.sleep(0)
+    return tasks
 
 
 async def probe(

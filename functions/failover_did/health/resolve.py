@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dns.asyncresolver
 import dns.exception
@@ -53,14 +53,14 @@ class Hop:
 
     address: Address
     port: int
+    host: str = field(init=False, compare=False)  # the address as text
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "host", str(self.address))
 
     @property
     def family(self) -> socket.AddressFamily:
         return socket.AF_INET6 if self.address.version == 6 else socket.AF_INET
-
-    @property
-    def host(self) -> str:
-        return str(self.address)
 
     def __str__(self) -> str:
         return f"[{self.address}]:{self.port}" if self.address.version == 6 else f"{self.address}:{self.port}"
@@ -90,13 +90,36 @@ class Resolver:
         self._allow_private = allow_private
         self._lookups: dict[tuple[str, dns.rdatatype.RdataType], asyncio.Task[_Records]] = {}
         self._gate = asyncio.Semaphore(MAX_LOOKUPS_IN_FLIGHT)
+        self._literals: dict[str, tuple[Address, str | None] | None] = {}
+
+    def literal_hop(self, host: str, port: int) -> Hop | None:
+        """The hop of a numeric `host` (allowed by the policy, else NotAllowed); None for a name.
+        Judged once per host and run: a run may hold thousands of targets on one address."""
+        if host not in self._literals:
+            address = literal_address(host)
+            why = None if address is None else refusal(address, allow_private=self._allow_private)
+            self._literals[host] = None if address is None else (address, why)
+        known = self._literals[host]
+        if known is None:
+            return None
+        address, why = known
+        if why is not None:
+            raise NotAllowed(f"not probed: {_shown(host, address)} is {why}")
+        return Hop(address, port)
+
+    def sip_literal_hop(self, host: str, port: int | None, transport: str) -> Hop | None:
+        """`literal_hop` for a SIP URI's host and port (the default port by transport)."""
+        return self.literal_hop(host, port or (SIPS_PORT if transport == "tls" else SIP_PORT))
 
     async def sip_hops(self, host: str, port: int | None, transport: str) -> list[Hop]:
         """Where a SIP URI with this host, port and transport (udp, tcp, tls) is sent, in order."""
         tls = transport == "tls"
         default_port = SIPS_PORT if tls else SIP_PORT
-        if port is not None or literal_address(host) is not None:
-            return await self.hops(host, port or default_port)
+        literal = self.literal_hop(host, port or default_port)
+        if literal is not None:
+            return [literal]
+        if port is not None:
+            return await self.hops(host, port)
         service = "_sips._tcp" if tls else f"_sip._{transport}"
         records = await self._records(f"{service}.{host}", dns.rdatatype.SRV, missing_ok=True)
         srv = sorted((r for r in records if isinstance(r, SRV)), key=lambda r: (r.priority, -r.weight))
@@ -118,16 +141,14 @@ class Resolver:
 
     async def hops(self, host: str, port: int) -> list[Hop]:
         """The addresses of `host` (a name or a numeric address) with `port`, each allowed by the policy."""
-        literal = literal_address(host)
+        literal = self.literal_hop(host, port)
         if literal is not None:
-            found = [literal]
-        else:
-            found = await self._addresses(host)
+            return [literal]
+        found = await self._addresses(host)
         for address in found:
             why = refusal(address, allow_private=self._allow_private)
             if why is not None:
-                shown = host if str(address) == host.strip("[]") else f"{host} ({address})"
-                raise NotAllowed(f"not probed: {shown} is {why}")
+                raise NotAllowed(f"not probed: {_shown(host, address)} is {why}")
         return [Hop(address, port) for address in found]
 
     async def _addresses(self, host: str) -> list[Address]:
@@ -186,6 +207,10 @@ class Resolver:
 
 
 _NXDOMAIN: _Records = (object(),)
+
+
+def _shown(host: str, address: Address) -> str:
+    return host if str(address) == host.strip("[]") else f"{host} ({address})"
 
 
 def _consume(task: asyncio.Task[_Records]) -> None:

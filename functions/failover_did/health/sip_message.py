@@ -173,6 +173,7 @@ def matches(response: SipResponse, call_id: str, branch: str) -> bool:
     return got is None or got == branch
 
 
-def fresh_ids(local_host: str) -> tuple[str, str]:
-    """(branch, Call-ID) for a new request: random, so a reply to it cannot be guessed."""
-    return f"z9hG4bK{_token()}", f"{_token()}{_token()}@{host_for_uri(local_host)}"
+def fresh_ids(local_host: str) -> tuple[str, str, str]:
+    """(branch, Call-ID, From tag) for a new request: random, so a reply to it cannot be guessed."""
+    draw = secrets.token_hex(32)
+    return f"z9hG4bK{draw[:16]}", f"{draw[16:48]}@{host_for_uri(local_host)}", draw[48:]

@@ -81,10 +81,16 @@ async def sip_over_stream(
     reader, writer = await open_stream(hop, server_name=server_name if tls else None, verify=verify)
     try:
         local_host, local_port = writer.get_extra_info("sockname")[:2]
-        branch, call_id = fresh_ids(local_host)
+        branch, call_id, tag = fresh_ids(local_host)
         transport = "tls" if tls else "tcp"
         request = build_options(
-            uri, local_host=local_host, local_port=local_port, branch=branch, call_id=call_id, transport=transport
+            uri,
+            local_host=local_host,
+            local_port=local_port,
+            branch=branch,
+            call_id=call_id,
+            tag=tag,
+            transport=transport,
         )
         started = time.perf_counter()
         writer.write(request)

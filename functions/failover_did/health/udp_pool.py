@@ -60,6 +60,7 @@ class _Transaction:
     request: bytes
     branch: str
     answer: asyncio.Future[tuple[SipResponse, float]]
+    deadline: float  # loop time when the caller stops waiting
     interval: float = T1
     timer: asyncio.TimerHandle | None = None
     started: float = field(default_factory=time.perf_counter)
@@ -71,30 +72,26 @@ class UdpPool:
     def __init__(self, sockets_per_family: int = SOCKETS_PER_FAMILY) -> None:
         self._loop = asyncio.get_running_loop()
         self._size = sockets_per_family
-        self._sockets: dict[socket.AddressFamily, list[socket.socket]] = {}
+        self._sockets: dict[socket.AddressFamily, list[tuple[socket.socket, int]]] = {}
         self._turn = itertools.count()
         self._by_call_id: dict[str, _Transaction] = {}
         self._by_destination: dict[tuple[str, int], set[_Transaction]] = {}
         self._local_host: dict[tuple[socket.AddressFamily, str], str] = {}
 
-    @property
-    def open_sockets(self) -> int:
-        return sum(len(s) for s in self._sockets.values())
-
-    async def request(self, uri: SipUri, hop: Hop) -> tuple[SipResponse, float]:
+    async def request(self, uri: SipUri, hop: Hop, deadline: float) -> tuple[SipResponse, float]:
         """Send an OPTIONS for `uri` to `hop` until a final answer: (answer, round trip in ms).
-        Raises Refused or OSError; the caller bounds the wait."""
-        sock = self._socket(hop.family)
-        local_port = int(sock.getsockname()[1])
+        Raises TimeoutError at `deadline` (loop time), Refused, or OSError."""
+        sock, local_port = self._socket(hop.family)
         local_host = self._local_host_for(hop)
-        branch, call_id = fresh_ids(local_host)
+        branch, call_id, tag = fresh_ids(local_host)
         request = build_options(
-            uri, local_host=local_host, local_port=local_port, branch=branch, call_id=call_id, transport="udp"
+            uri, local_host=local_host, local_port=local_port, branch=branch, call_id=call_id, tag=tag, transport="udp"
         )
         sockaddr: tuple[str, int] | tuple[str, int, int, int] = (
             (hop.host, hop.port, 0, 0) if hop.family == socket.AF_INET6 else (hop.host, hop.port)
         )
-        transaction = _Transaction((hop.host, hop.port), sockaddr, sock, request, branch, self._loop.create_future())
+        answer: asyncio.Future[tuple[SipResponse, float]] = self._loop.create_future()
+        transaction = _Transaction((hop.host, hop.port), sockaddr, sock, request, branch, answer, deadline)
         self._by_call_id[call_id] = transaction
         self._by_destination.setdefault(transaction.destination, set()).add(transaction)
         try:
@@ -112,14 +109,14 @@ class UdpPool:
 
     def close(self) -> None:
         for sockets in self._sockets.values():
-            for sock in sockets:
+            for sock, _ in sockets:
                 self._loop.remove_reader(sock.fileno())
                 sock.close()
         self._sockets.clear()
 
     # ---------------------------------------------------------------------------------------- sending
 
-    def _socket(self, family: socket.AddressFamily) -> socket.socket:
+    def _socket(self, family: socket.AddressFamily) -> tuple[socket.socket, int]:
         sockets = self._sockets.setdefault(family, [])
         if len(sockets) < self._size:
             sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -134,8 +131,8 @@ class UdpPool:
                 sock.close()
                 raise
             self._loop.add_reader(sock.fileno(), self._readable, sock)
-            sockets.append(sock)
-            return sock
+            sockets.append((sock, int(sock.getsockname()[1])))
+            return sockets[-1]
         return sockets[next(self._turn) % len(sockets)]
 
     def _local_host_for(self, hop: Hop) -> str:
@@ -160,8 +157,17 @@ class UdpPool:
         except OSError as exc:
             transaction.answer.set_exception(exc)
             return
-        transaction.timer = self._loop.call_later(transaction.interval, self._transmit, transaction)
-        transaction.interval = min(transaction.interval * 2, T2)
+        following = self._loop.time() + transaction.interval
+        if following < transaction.deadline:
+            transaction.timer = self._loop.call_at(following, self._transmit, transaction)
+            transaction.interval = min(transaction.interval * 2, T2)
+        else:
+            transaction.timer = self._loop.call_at(transaction.deadline, self._expire, transaction)
+
+    @staticmethod
+    def _expire(transaction: _Transaction) -> None:
+        if not transaction.answer.done():
+            transaction.answer.set_exception(TimeoutError())
 
     # -------------------------------------------------------------------------------------- receiving
 
