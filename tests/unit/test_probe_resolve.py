@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import http.server
+import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
-from typing import ClassVar, cast
+from typing import Any, ClassVar, cast
 
 import pytest
 
 from failover_did.health import probe as probe_module
+from failover_did.health import udp_pool
 from failover_did.health.probe import ProbeResult, ProbeTarget, State, probe, probe_many
 from failover_did.health.resolve import Hop, NoSuchName, Resolver
 from failover_did.settings import settings
@@ -384,3 +387,53 @@ def test_many_targets_on_one_name_share_its_lookups() -> None:
         ("host.pbx.test", "A"),
         ("host.pbx.test", "AAAA"),
     ]
+
+
+# ------------------------------------------------------------------------------------- socket budget
+
+
+def test_udp_probes_share_a_few_sockets() -> None:
+    """500 UDP probes in flight at once hold no more than the pool's sockets (a Lambda has 1,024 files)."""
+
+    async def main() -> tuple[int, int, dict[str, ProbeResult]]:
+        silent = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(5)]
+        for sock in silent:
+            sock.bind(("127.0.0.1", 0))
+        targets = [f"sip:u{i}@127.0.0.1:{silent[i % 5].getsockname()[1]}" for i in range(500)]
+        before = peak = len(os.listdir("/proc/self/fd"))
+        running = asyncio.ensure_future(probe_many(targets, timeout=0.6))
+        while not running.done():
+            peak = max(peak, len(os.listdir("/proc/self/fd")))
+            await asyncio.sleep(0.01)
+        for sock in silent:
+            sock.close()
+        return before, peak, running.result()
+
+    before, peak, results = asyncio.run(main())
+    assert {(r.state, r.reason) for r in results.values()} == {(State.DOWN, "timeout")}
+    assert peak - before <= udp_pool.SOCKETS_PER_FAMILY + 2
+
+
+def test_connections_in_flight_are_bounded_by_concurrency(monkeypatch: pytest.MonkeyPatch) -> None:
+    in_flight = 0
+    most = 0
+    real = probe_module.sip_over_stream
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            return await real(*args, **kwargs)
+        finally:
+            in_flight -= 1
+
+    monkeypatch.setattr(probe_module, "sip_over_stream", counted)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)  # the kernel completes each handshake; nobody ever answers
+        port = listener.getsockname()[1]
+        targets = [f"sip:u{i}@127.0.0.1:{port};transport=tcp" for i in range(12)]
+        results = asyncio.run(probe_many(targets, timeout=0.2, concurrency=3))
+    assert {(r.state, r.reason) for r in results.values()} == {(State.DOWN, "timeout")}
+    assert most == 3, "three connections at a time, never more"
