@@ -115,8 +115,8 @@ def sample_of(expected: dict[str, str], size: int) -> list[str]:
     return [t for targets in by_kind.values() for t in targets[:per_kind]]
 
 
-async def timed_run(targets: list[str], args: argparse.Namespace) -> tuple[dict[str, ProbeResult], float, int]:
-    """probe_many over `targets`: (results, wall seconds, peak open file descriptors of this process)."""
+async def timed_run(targets: list[str], args: argparse.Namespace) -> tuple[dict[str, ProbeResult], float, float, int]:
+    """probe_many over `targets`: (results, wall seconds, CPU seconds, peak open file descriptors)."""
     peak = len(os.listdir("/proc/self/fd"))
     done = asyncio.Event()
 
@@ -127,19 +127,20 @@ async def timed_run(targets: list[str], args: argparse.Namespace) -> tuple[dict[
             await asyncio.sleep(0.005)
 
     watcher = asyncio.create_task(watch())
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     results = await probe_many(targets, timeout=args.timeout, concurrency=args.concurrency)
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     done.set()
     await watcher
-    return results, wall, peak
+    return results, wall, cpu, peak
 
 
 async def run(args: argparse.Namespace, expected: dict[str, str], silent: list[str]) -> int:
     targets = list(expected)
     await probe_many(targets[:3], timeout=0.5)  # warm up (imports, first sockets)
-    results, wall, peak = await timed_run(targets, args)
-    silent_results, silent_wall, silent_peak = await timed_run(silent, args)
+    load = os.getloadavg()[0]
+    results, wall, cpu, peak = await timed_run(targets, args)
+    silent_results, silent_wall, silent_cpu, silent_peak = await timed_run(silent, args)
 
     sample = sample_of(expected, args.sample)
     started = time.perf_counter()
@@ -149,10 +150,11 @@ async def run(args: argparse.Namespace, expected: dict[str, str], silent: list[s
     extrapolated = sequential / len(sample) * len(targets)
 
     report(args, expected, results, wall, sample, sequential, extrapolated)
-    print(f"  peak open file descriptors: {peak}")
+    print(f"  CPU {cpu:.2f} s; peak open file descriptors: {peak}")
     timeouts = sum(1 for r in silent_results.values() if r.reason == "timeout")
     print(f"probe_many, {len(silent)} silent targets: {silent_wall:7.3f} s wall, {timeouts} timed out")
-    print(f"  peak open file descriptors: {silent_peak}")
+    print(f"  CPU {silent_cpu:.2f} s; peak open file descriptors: {silent_peak}")
+    print(f"load average before the runs: {load:.1f} on {os.cpu_count()} CPUs (wall time grows with it; CPU does not)")
     goal = 2 * args.timeout
     wanted = {target: "timeout" if kind == "silent" else kind for target, kind in expected.items()}
     wrong = sum(1 for target, result in results.items() if result.reason != wanted[target])

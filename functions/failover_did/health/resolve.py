@@ -63,7 +63,7 @@ class Hop:
         return socket.AF_INET6 if self.address.version == 6 else socket.AF_INET
 
     def __str__(self) -> str:
-        return f"[{self.address}]:{self.port}" if self.address.version == 6 else f"{self.address}:{self.port}"
+        return f"[{self.host}]:{self.port}" if self.address.version == 6 else f"{self.host}:{self.port}"
 
 
 def check_host(host: str) -> None:
@@ -91,6 +91,7 @@ class Resolver:
         self._lookups: dict[tuple[str, dns.rdatatype.RdataType], asyncio.Task[_Records]] = {}
         self._gate = asyncio.Semaphore(MAX_LOOKUPS_IN_FLIGHT)
         self._literals: dict[str, tuple[Address, str | None] | None] = {}
+        self._literal_hops: dict[tuple[str, int], Hop] = {}
 
     def literal_hop(self, host: str, port: int) -> Hop | None:
         """The hop of a numeric `host` (allowed by the policy, else NotAllowed); None for a name.
@@ -105,7 +106,10 @@ class Resolver:
         address, why = known
         if why is not None:
             raise NotAllowed(f"not probed: {_shown(host, address)} is {why}")
-        return Hop(address, port)
+        hop = self._literal_hops.get((host, port))
+        if hop is None:
+            hop = self._literal_hops[host, port] = Hop(address, port)
+        return hop
 
     def sip_literal_hop(self, host: str, port: int | None, transport: str) -> Hop | None:
         """`literal_hop` for a SIP URI's host and port (the default port by transport)."""
