@@ -67,6 +67,17 @@ async def start_peer(status: str) -> tuple[asyncio.DatagramTransport, Peer, int]
     return transport, peer, int(transport.get_extra_info("sockname")[1])
 
 
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def up_port(peer: Peer) -> int:
+    assert peer.transport is not None
+    return int(peer.transport.get_extra_info("sockname")[1])
+
+
 def run_against_peers(
     statuses: list[str], records: Callable[[list[int]], Records], targets: list[str | ProbeTarget], timeout: float = 1.0
 ) -> tuple[dict[str, ProbeResult], list[Peer], LocalDns]:
@@ -90,28 +101,86 @@ def run_against_peers(
 
 
 def test_srv_records_are_taken_by_priority_then_weight() -> None:
+    records: Records = {
+        # priority 10 before priority 20 whatever the weights; within a priority the heavier weight first
+        "_sip._udp.pbx.test": [
+            ("SRV", "20 100 5001 far.pbx.test."),
+            ("SRV", "10 10 5002 light.pbx.test."),
+            ("SRV", "10 60 5003 heavy.pbx.test."),
+        ],
+        "far.pbx.test": [("A", "127.0.0.1")],
+        "light.pbx.test": [("A", "127.0.0.2")],
+        "heavy.pbx.test": [("A", "127.0.0.3"), ("AAAA", "::1")],
+    }
+
+    async def hops() -> list[Hop]:
+        with LocalDns(records) as dns_server:
+            resolver = Resolver(dns_server.resolver(), allow_private=True)
+            try:
+                return await resolver.sip_hops("pbx.test", None, "udp")
+            finally:
+                resolver.close()
+
+    assert [str(h) for h in asyncio.run(hops())] == [
+        "127.0.0.3:5003",
+        "[::1]:5003",
+        "127.0.0.2:5002",
+        "127.0.0.1:5001",
+    ]
+
+
+def test_a_destination_is_down_only_when_every_srv_target_is() -> None:
     def records(ports: list[int]) -> Records:
         up, down, busy = ports
+        closed = free_udp_port()
         return {
-            # priority 20 loses to priority 10 whatever its weight
-            "_sip._udp.pbx.test": [("SRV", f"20 100 {down} far.pbx.test."), ("SRV", f"10 5 {busy} near.pbx.test.")],
-            # same priority: the heavier weight first
-            "_sip._udp.dr.test": [("SRV", f"10 10 {down} a.dr.test."), ("SRV", f"10 60 {up} b.dr.test.")],
-            "far.pbx.test": [("A", "127.0.0.1")],
-            "near.pbx.test": [("A", "127.0.0.1")],
-            "a.dr.test": [("A", "127.0.0.1")],
-            "b.dr.test": [("A", "127.0.0.1")],
+            # the preferred target is dead (a closed port, a 503): the next one answers for the destination
+            "_sip._udp.pbx.test": [("SRV", f"10 0 {closed} a.pbx.test."), ("SRV", f"20 0 {up} b.pbx.test.")],
+            "_sip._udp.dr.test": [("SRV", f"10 0 {down} a.pbx.test."), ("SRV", f"20 0 {busy} b.pbx.test.")],
+            "_sip._udp.dead.test": [("SRV", f"10 0 {closed} a.pbx.test."), ("SRV", f"20 0 {down} b.pbx.test.")],
+            "a.pbx.test": [("A", "127.0.0.1")],
+            "b.pbx.test": [("A", "127.0.0.1")],
         }
 
-    results, (up, down, busy), _ = run_against_peers(
+    results, (up, _, busy), _ = run_against_peers(
         ["200 OK", "503 Service Unavailable", "486 Busy Here"],
         records,
-        ["sip:desk@pbx.test", "sip:oncall@dr.test"],
+        ["sip:desk@pbx.test", "sip:oncall@dr.test", "sip:gone@dead.test"],
     )
-    assert (results["sip:desk@pbx.test"].state, results["sip:desk@pbx.test"].reason) == (State.DEGRADED, "486")
-    assert (results["sip:oncall@dr.test"].state, results["sip:oncall@dr.test"].reason) == (State.UP, "200")
-    assert len(busy.requests) == 1 and len(up.requests) == 1 and down.requests == []
-    assert busy.requests[0].startswith(b"OPTIONS sip:desk@pbx.test SIP/2.0\r\n"), "the URI as written, not the SRV host"
+    pbx, dr, dead = results["sip:desk@pbx.test"], results["sip:oncall@dr.test"], results["sip:gone@dead.test"]
+    assert (pbx.state, pbx.reason, pbx.address) == (State.UP, "200", f"127.0.0.1:{up_port(up)}")
+    assert (dr.state, dr.reason) == (State.DEGRADED, "486")
+    assert dead.state is State.DOWN
+    assert busy.requests[0].startswith(b"OPTIONS sip:oncall@dr.test SIP/2.0\r\n"), "the URI as written"
+
+
+def test_a_connection_moves_to_the_next_srv_target_after_a_refusal() -> None:
+    async def main() -> ProbeResult:
+        async def answer_200(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            request = (await reader.readuntil(b"\r\n\r\n")).decode()
+            echoed = [line for line in request.split("\r\n")[1:] if line.split(":")[0] in ("Via", "Call-ID", "CSeq")]
+            writer.write("\r\n".join(["SIP/2.0 200 OK", *echoed, "Content-Length: 0", "", ""]).encode())
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(answer_200, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as closed:
+            closed.bind(("127.0.0.1", 0))
+            closed_port = closed.getsockname()[1]
+        records: Records = {
+            "_sip._tcp.pbx.test": [("SRV", f"10 0 {closed_port} a.pbx.test."), ("SRV", f"20 0 {port} b.pbx.test.")],
+            "a.pbx.test": [("A", "127.0.0.1")],
+            "b.pbx.test": [("A", "127.0.0.1")],
+        }
+        try:
+            with LocalDns(records) as dns_server:
+                return await probe("sip:desk@pbx.test;transport=tcp", timeout=1.0, dns_resolver=dns_server.resolver())
+        finally:
+            server.close()
+
+    result = asyncio.run(main())
+    assert (result.state, result.reason) == (State.UP, "200")
 
 
 def test_no_srv_record_falls_back_to_the_names_address_on_the_default_port() -> None:

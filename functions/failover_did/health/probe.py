@@ -14,8 +14,9 @@ UNKNOWN, naming the address and why. TLS checks certificates unless a target say
 
 Every probe, name lookups included, is bounded by one `timeout` from when it starts. One target never
 stops a run: whatever goes wrong while probing it (a target that cannot be parsed or encoded, an error
-inside the prober) becomes that target's UNKNOWN result. When a name leads to several addresses, the
-first (by SRV priority and weight, IPv4 before IPv6) is probed.
+inside the prober) becomes that target's UNKNOWN result. When a name leads to several addresses (SRV
+targets by priority and weight, IPv4 before IPv6), up to `MAX_HOPS` are probed and the best outcome
+stands: a destination is down only when every address it leads to is (Twilio moves on to the next).
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ DEFAULT_TIMEOUT = 2.0
 MAX_TARGET = 2048
 """Longest target text probed (a URL or URI past this is refused as it stands)."""
 MAX_REASON = 300
+MAX_HOPS = 4
+"""Addresses of one target probed at most (SRV targets, A/AAAA records)."""
 START_BATCH = 200
 """Probes started per turn of the event loop in `probe_many`."""
 DEFAULT_CONCURRENCY = 800
@@ -168,19 +171,19 @@ class _Run:
         self.resolver.close()
         self.udp.close()
 
-    async def _hop(self, what: _Target, deadline: float) -> Hop:
+    async def _hops(self, what: _Target, deadline: float) -> list[Hop]:
         """Where to send the probe: a numeric host at once, a name through the resolver by `deadline`."""
         if isinstance(what, _HttpTarget):
             hop = self.resolver.literal_hop(what.host, what.port)
         else:
             hop = self.resolver.sip_literal_hop(what.uri.host, what.uri.port, what.transport)
         if hop is not None:
-            return hop
+            return [hop]
         try:
             async with asyncio.timeout_at(deadline):
                 if isinstance(what, _HttpTarget):
-                    return (await self.resolver.hops(what.host, what.port))[0]
-                return (await self.resolver.sip_hops(what.uri.host, what.uri.port, what.transport))[0]
+                    return await self.resolver.hops(what.host, what.port)
+                return await self.resolver.sip_hops(what.uri.host, what.uri.port, what.transport)
         except TimeoutError:
             raise _LookupTimedOut(what.host if isinstance(what, _HttpTarget) else what.uri.host) from None
 
@@ -198,15 +201,38 @@ class _Run:
             return ProbeResult(str(target), State.UNKNOWN, _cut(f"error inside the prober: {_describe(exc)}"), None)
 
     async def _attempt(self, target: str, what: _Target, verify: bool) -> ProbeResult:
-        hop_text: str | None = None
+        """Probe the target's addresses (at most `MAX_HOPS`) and keep the best outcome: a destination is
+        down only when every address it leads to is. UDP asks them all at once (no extra sockets);
+        a connection tries them in turn, moving on after a quick failure (refused, reset, TLS)."""
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        try:
+            hops = (await self._hops(what, deadline))[:MAX_HOPS]
+        except _LookupTimedOut as exc:
+            return ProbeResult(
+                target, State.UNKNOWN, f"the lookup of {exc} did not finish within {self.timeout:g} s", None
+            )
+        except (NotAllowed, LookupFailed) as exc:
+            return ProbeResult(target, State.UNKNOWN, str(exc), None)
+        except NoSuchName:
+            return ProbeResult(target, State.DOWN, "dns", None)
+        if isinstance(what, _SipTarget) and what.transport == "udp":
+            outcomes = await asyncio.gather(*(self._on_hop(target, what, hop, deadline, verify) for hop in hops))
+            return min(outcomes, key=lambda result: _RANK[result.state])
+        outcome = await self._on_hop(target, what, hops[0], deadline, verify)
+        for hop in hops[1:]:
+            if outcome.state is not State.DOWN or outcome.reason == "timeout":
+                break  # an answer, or the time is spent
+            outcome = await self._on_hop(target, what, hop, deadline, verify)
+        return outcome
+
+    async def _on_hop(self, target: str, what: _Target, hop: Hop, deadline: float, verify: bool) -> ProbeResult:
+        """One probe of `target` at `hop`; every network trouble becomes its result."""
+        hop_text = str(hop)
 
         def result(state: State, reason: str, rtt: float | None = None) -> ProbeResult:
             return ProbeResult(target, state, reason, None if rtt is None else round(rtt, 3), hop_text)
 
-        deadline = asyncio.get_running_loop().time() + self.timeout
         try:
-            hop = await self._hop(what, deadline)
-            hop_text = str(hop)
             if isinstance(what, _HttpTarget):
                 async with asyncio.timeout_at(deadline):
                     code, rtt = await http_get(
@@ -223,12 +249,6 @@ class _Run:
             return result(classify_sip_status(response.code), str(response.code), rtt)
         except TimeoutError:
             return result(State.DOWN, "timeout")
-        except _LookupTimedOut as exc:
-            return result(State.UNKNOWN, f"the lookup of {exc} did not finish within {self.timeout:g} s")
-        except (NotAllowed, LookupFailed) as exc:
-            return result(State.UNKNOWN, str(exc))
-        except NoSuchName:
-            return result(State.DOWN, "dns")
         except Refused:
             return result(State.DOWN, "refused")
         except BadResponse:
@@ -243,6 +263,10 @@ class _Run:
             if exc.errno in (errno.ENETUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
                 return result(State.UNKNOWN, f"no route from the prober to {hop_text}: {_describe(exc)}")
             return result(State.DOWN, f"error: {_describe(exc)}")
+
+
+_RANK = {State.UP: 0, State.DEGRADED: 1, State.UNKNOWN: 2, State.DOWN: 3}
+"""Which outcome of a target's addresses stands for it: the best; down only when every address is."""
 
 
 def _cut(reason: str) -> str:
