@@ -215,7 +215,7 @@ class _Run:
             return ProbeResult(target, State.UNKNOWN, str(exc), None)
         except NoSuchName:
             return ProbeResult(target, State.DOWN, "dns", None)
-        if isinstance(what, _SipTarget) and what.transport == "udp":
+        if isinstance(what, _SipTarget) and what.transport == "udp" and len(hops) > 1:
             outcomes = await asyncio.gather(*(self._on_hop(target, what, hop, deadline, verify) for hop in hops))
             return min(outcomes, key=lambda result: _RANK[result.state])
         outcome = await self._on_hop(target, what, hops[0], deadline, verify)

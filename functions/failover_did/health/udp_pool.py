@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import heapq
 import itertools
 import socket
 import struct
@@ -62,7 +63,7 @@ class _Transaction:
     answer: asyncio.Future[tuple[SipResponse, float]]
     deadline: float  # loop time when the caller stops waiting
     interval: float = T1
-    timer: asyncio.TimerHandle | None = None
+    expires_next: bool = False  # the transaction's next timed event: the deadline, not a retransmission
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -77,6 +78,11 @@ class UdpPool:
         self._by_call_id: dict[str, _Transaction] = {}
         self._by_destination: dict[tuple[str, int], set[_Transaction]] = {}
         self._local_host: dict[tuple[socket.AddressFamily, str], str] = {}
+        # Retransmissions and deadlines of every transaction in one heap of (due, seq, transaction) under
+        # one loop timer: thousands of loop timers cost more (each a handle, a Python-level comparison).
+        self._due: list[tuple[float, int, _Transaction]] = []
+        self._seq = itertools.count()
+        self._wakeup: asyncio.TimerHandle | None = None
 
     async def request(self, uri: SipUri, hop: Hop, deadline: float) -> tuple[SipResponse, float]:
         """Send an OPTIONS for `uri` to `hop` until a final answer: (answer, round trip in ms).
@@ -99,8 +105,6 @@ class UdpPool:
             response, arrived = await transaction.answer
             return response, (arrived - transaction.started) * 1000
         finally:
-            if transaction.timer is not None:
-                transaction.timer.cancel()
             del self._by_call_id[call_id]
             waiting = self._by_destination[transaction.destination]
             waiting.discard(transaction)
@@ -108,6 +112,8 @@ class UdpPool:
                 del self._by_destination[transaction.destination]
 
     def close(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup.cancel()
         for sockets in self._sockets.values():
             for sock, _ in sockets:
                 self._loop.remove_reader(sock.fileno())
@@ -159,15 +165,34 @@ class UdpPool:
             return
         following = self._loop.time() + transaction.interval
         if following < transaction.deadline:
-            transaction.timer = self._loop.call_at(following, self._transmit, transaction)
             transaction.interval = min(transaction.interval * 2, T2)
+            self._at(following, transaction)
         else:
-            transaction.timer = self._loop.call_at(transaction.deadline, self._expire, transaction)
+            transaction.expires_next = True
+            self._at(transaction.deadline, transaction)
 
-    @staticmethod
-    def _expire(transaction: _Transaction) -> None:
-        if not transaction.answer.done():
-            transaction.answer.set_exception(TimeoutError())
+    def _at(self, due: float, transaction: _Transaction) -> None:
+        heapq.heappush(self._due, (due, next(self._seq), transaction))
+        if self._due[0][2] is transaction:  # the new earliest event
+            self._arm()
+
+    def _arm(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup.cancel()
+        self._wakeup = self._loop.call_at(self._due[0][0], self._tick) if self._due else None
+
+    def _tick(self) -> None:
+        self._wakeup = None
+        now = self._loop.time()
+        while self._due and self._due[0][0] <= now:
+            _, _, transaction = heapq.heappop(self._due)
+            if transaction.answer.done():
+                continue  # answered or given up: its events lapse
+            if transaction.expires_next:
+                transaction.answer.set_exception(TimeoutError())
+            else:
+                self._transmit(transaction)
+        self._arm()
 
     # -------------------------------------------------------------------------------------- receiving
 
