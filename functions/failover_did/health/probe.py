@@ -267,8 +267,8 @@ class _Run:
 
 _RANK = {State.UP: 0, State.DEGRADED: 1, State.DOWN: 2, State.UNKNOWN: 3}
 """Which outcome of a target's addresses stands for it: the best; down only when every address that could
-be probed is. An address the prober has no route to (IPv6 from a Lambda without it) says nothing, and
-Twilio's SIP signalling addresses are IPv4, so it does not hold a dead IPv4 address up."""
+be probed is. An address the prober has no route to (IPv6 from a Lambda without it) was not tested: it
+stands only when no address could be."""
 
 
 def _cut(reason: str) -> str:
