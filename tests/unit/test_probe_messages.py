@@ -447,3 +447,13 @@ def test_tcp_peer_closing_without_answer_is_down() -> None:
         "down",
         "error: connection closed without a response",
     )
+
+
+def test_secure_true_travels_over_tls_and_keeps_the_sip_scheme() -> None:
+    data = build_options(
+        parse_sip_uri("sip:desk@pbx.example.com;secure=true"), local_host="10.1.2.3", local_port=40000, transport="tls"
+    )
+    request_line, headers = parse_request(data)
+    assert request_line == "OPTIONS sip:desk@pbx.example.com SIP/2.0"
+    assert headers["via"].startswith("SIP/2.0/TLS 10.1.2.3:40000;")
+    assert headers["contact"] == "<sip:failover-did@10.1.2.3:40000;transport=tls>"
