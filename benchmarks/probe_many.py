@@ -9,7 +9,10 @@ timeout). Targets spread over those sockets, many per socket with different user
 * the same number of targets that are all silent (every one costs the full timeout);
 * a small sample (same mix) probed sequentially, extrapolated to all targets; the ratio of the two.
 
-Run:  .venv/bin/python benchmarks/probe_many.py  [--targets 10000] [--sockets 300] [--sample 9]
+With `--tcp N`, also N SIP/TCP targets on a listener that never accepts (each holds a connection for the
+whole timeout): the connection bound (`--concurrency`, default 800) keeps the open files under 1,024.
+
+Run:  .venv/bin/python benchmarks/probe_many.py  [--targets 10000] [--sockets 300] [--sample 9] [--tcp 2000]
 The goal is every run judged within 2 x the probe timeout with fewer than 1,024 files open (a Lambda's
 limit); the exit status is 1 when that is missed or a result is wrong.
 """
@@ -23,6 +26,7 @@ import functools
 import multiprocessing
 import os
 import random
+import socket
 import statistics
 import sys
 import time
@@ -135,6 +139,22 @@ async def timed_run(targets: list[str], args: argparse.Namespace) -> tuple[dict[
     return results, wall, cpu, peak
 
 
+async def tcp_run(args: argparse.Namespace) -> tuple[int, int]:
+    """SIP over TCP to one loopback listener that never accepts: every probe holds a connection (or a
+    connect attempt) for the whole timeout, so the connection bound is what keeps the files open low.
+    Returns (peak open file descriptors, results other than a timeout)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind((LOOPBACK, 0))
+        listener.listen(4096)
+        port = listener.getsockname()[1]
+        targets = [f"sip:t{i}@{LOOPBACK}:{port};transport=tcp" for i in range(args.tcp)]
+        results, wall, cpu, peak = await timed_run(targets, args)
+    timeouts = sum(1 for r in results.values() if r.reason == "timeout")
+    print(f"probe_many, {len(targets)} silent TCP targets: {wall:7.3f} s wall, {timeouts} timed out")
+    print(f"  CPU {cpu:.2f} s; peak open file descriptors: {peak} (connections bounded at {args.concurrency})")
+    return peak, len(targets) - timeouts
+
+
 async def run(args: argparse.Namespace, expected: dict[str, str], silent: list[str]) -> int:
     targets = list(expected)
     await probe_many(targets[:3], timeout=0.5)  # warm up (imports, first sockets)
@@ -160,6 +180,10 @@ async def run(args: argparse.Namespace, expected: dict[str, str], silent: list[s
     wrong = sum(1 for target, result in results.items() if result.reason != wanted[target])
     wrong += len(silent) - timeouts
     met = max(wall, silent_wall) <= goal and max(peak, silent_peak) < 1024
+    if args.tcp:
+        tcp_peak, tcp_wrong = await tcp_run(args)
+        met = met and tcp_peak < 1024
+        wrong += tcp_wrong
     print(f"goal (every run judged in <= 2 x timeout = {goal:.1f} s, < 1,024 files open): {'met' if met else 'MISSED'}")
     print(f"results that differ from the socket's behaviour: {wrong}")
     return 0 if met and wrong == 0 else 1
@@ -202,9 +226,12 @@ def main() -> int:
     parser.add_argument("--sample", type=int, default=9, help="targets probed one by one")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
     parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
+    parser.add_argument("--tcp", type=int, default=0, help="also this many silent SIP/TCP targets (max 4000)")
     args = parser.parse_args()
     if not 3 <= args.targets <= 20_000 or not 3 <= args.sockets <= 900 or not 3 <= args.sample <= 90:
         parser.error("keep it bounded: 3-20000 targets, 3-900 sockets, 3-90 sampled")
+    if not 0 <= args.tcp <= 4000:
+        parser.error("keep it bounded: 0-4000 TCP targets")
 
     parent, child = multiprocessing.Pipe()
     server = multiprocessing.Process(target=serve, args=(args.sockets // 3, child), daemon=True)
