@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from failover_did.health.probe import DEFAULT_TIMEOUT, ProbeResult, State, check_target, probe_sync
+from failover_did.health.probe import DEFAULT_TIMEOUT, ProbeResult, ProbeTarget, State, check_target, probe_sync
 
-EXIT_CODES = {State.UP: 0, State.DOWN: 1, State.DEGRADED: 3}
+EXIT_CODES = {State.UP: 0, State.DOWN: 1, State.DEGRADED: 3, State.UNKNOWN: 4}
 """Exit status by state; 2 is click's usage error (a target that cannot be probed)."""
 
 
@@ -24,19 +24,32 @@ def format_result(result: ProbeResult) -> str:
     show_default=True,
     help="Seconds the whole probe may take (name lookup, connect, retransmissions, answer).",
 )
-def probe(target: str, timeout: float) -> None:
+@click.option(
+    "--no-tls-verify",
+    is_flag=True,
+    help="Do not check the TLS certificate (a PBX with a self-signed one; like `tls_verify: false`).",
+)
+@click.option(
+    "--allow-private",
+    is_flag=True,
+    help="Probe loopback and private addresses too (the deployment's checker does only with "
+    "ALLOW_PRIVATE_TARGETS=true); link-local and metadata addresses never.",
+)
+def probe(target: str, timeout: float, no_tls_verify: bool, allow_private: bool) -> None:
     """Probe TARGET once and print its state.
 
-    TARGET is a SIP URI (sip:pbx.example.com, sip:100@10.0.0.5:5080;transport=tcp, sips:...) probed with
-    OPTIONS, or an http(s):// URL probed with GET.
+    TARGET is a SIP URI (sip:pbx.example.com, sip:100@10.0.0.5:5080;transport=tcp, sips:...,
+    sip:pbx.example.com;secure=true) probed with OPTIONS, or an http(s):// URL probed with GET.
 
     Prints `STATE  REASON  RTT  TARGET` and exits 0 when up, 1 when down, 3 when degraded
-    (alive but refusing, e.g. 404 or 486).
+    (alive but refusing, e.g. 404 or 486), 4 when unknown (the probe could not be made, e.g. an address
+    the probing policy refuses; the reason says why).
     """
     try:
         check_target(target)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="TARGET") from None
-    result = probe_sync(target, timeout)
+    spec = ProbeTarget(target, tls_verify=not no_tls_verify)
+    result = probe_sync(spec, timeout, allow_private=True if allow_private else None)
     click.echo(format_result(result))
     click.get_current_context().exit(EXIT_CODES[result.state])

@@ -251,6 +251,7 @@ def test_unknown_keys_are_named_with_the_allowed_ones(body: str, where: str, key
         ('{target: "+14155550111", timeout: true}', ".primary.timeout: true must be a whole number"),
         ('{target: "+14155550111", timeout: 20.5}', ".primary.timeout: 20.5 must be a whole number"),
         ('{target: "+14155550111", screen: "yes"}', '.primary.screen: "yes" must be true or false'),
+        ('{target: "sips:pbx.example.com", tls_verify: "no"}', '.primary.tls_verify: "no" must be true or false'),
         (
             '{target: "+14155550111", health: "ftp://x.example.com"}',
             '.primary.health: "ftp://x.example.com": it must be an http(s) URL or a sip:/sips: URI',
@@ -425,7 +426,14 @@ _HEALTH = st.one_of(
     st.builds(lambda h: f"https://{h}/health", _HOST),
     st.builds(lambda h: f"sip:{h}", _HOST),
 )
-_TIER = st.builds(Tier, target=_TARGET, timeout=st.integers(5, 600), screen=st.booleans(), health=_HEALTH)
+_TIER = st.builds(
+    Tier,
+    target=_TARGET,
+    timeout=st.integers(5, 600),
+    screen=st.booleans(),
+    health=_HEALTH,
+    tls_verify=st.booleans(),
+)
 # Spoken text: anything but controls (tab, line feed and carriage return aside), surrogates and noncharacters.
 _SAY_CHAR = st.characters(exclude_categories=["Cs", "Cc"]).filter(
     lambda c: not 0xFDD0 <= ord(c) <= 0xFDEF and (ord(c) & 0xFFFE) != 0xFFFE
@@ -461,3 +469,17 @@ def test_round_trip_property(rules: dict[str, Rule]) -> None:
 def test_any_final_text_round_trips(say: str) -> None:
     rules = {"+14155550100": Rule(number="+14155550100", tiers=(Tier(target="+12125550100"),), final=Final(say=say))}
     assert parse_rules_yaml(rules_to_yaml(rules)) == rules
+
+
+def test_tls_verify_is_read_kept_and_written_only_when_off() -> None:
+    rules = parse_rules_yaml(
+        'numbers:\n  "+14155550100":\n'
+        '    primary: {target: "sip:desk@pbx.example.com;secure=true", tls_verify: false}\n'
+        '    failover: [{target: "sips:dr.example.net"}]\n'
+    )
+    primary, failover = rules["+14155550100"].tiers
+    assert (primary.tls_verify, failover.tls_verify) == (False, True)
+    doc = rules["+14155550100"].to_doc()
+    assert doc["primary"]["tls_verify"] is False
+    assert "tls_verify" not in doc["failover"][0]
+    assert Rule.from_doc("+14155550100", doc) == rules["+14155550100"]

@@ -1,43 +1,48 @@
-"""Probe a destination once and judge it up, degraded or down.
+"""Probe destinations and judge each up, degraded, down or unknown (the table is in `health.verdict`).
 
-Two kinds of target:
+Targets, probed the way Twilio dials them:
 
-* SIP URIs (``sip:``/``sips:``, ``;transport=udp|tcp|tls``): send an OPTIONS request (RFC 3261 §11) and
-  classify the final response. 2xx is up; other 3xx/4xx mean the peer is alive but would not take a call
-  as dialled (degraded); 408, 5xx, 6xx, no answer, a refused port or an unresolvable host are down.
-  UDP retransmits at T1 = 0.5 s doubling (capped at T2 = 4 s) until the timeout, as a non-INVITE client
-  transaction does (§17.1.2.2), and uses a *connected* socket so an ICMP port-unreachable shows up at once
-  as "refused". TCP and TLS send once and read one final response. The Request-URI and To are the
-  target as written minus its parameters (``sip:[user@]host[:port]``), so a PBX that routes OPTIONS by
-  user answers for that extension; responses are matched by Call-ID and the top Via branch.
-* HTTP(S) URLs: ``GET`` with a minimal HTTP/1.1 client on asyncio streams. 2xx is up, anything else down
-  with the status code as the reason. Redirects are not followed: a health URL should answer for itself,
-  and a 3xx from it is reported (down, reason "301" etc.) rather than chased.
+* SIP URIs (`sip:`/`sips:`, `;transport=udp|tcp|tls`, `;secure=true`): an OPTIONS request (RFC 3261
+  §11). `sips:`, `transport=tls` and `;secure=true` go over TLS (port 5061 unless one is given); a name
+  without a port is located through SRV, then A/AAAA (`health.resolve`). UDP goes through a few shared
+  sockets (`health.udp_pool`), TCP and TLS take a connection each (`health.streams`).
+* HTTP(S) URLs: a `GET` to the checked address with the name in Host and SNI; redirects are not followed.
 
-TLS (``sips:``, ``transport=tls``, ``https:``) verifies the peer's certificate against the system trust
-store and the host name; a failed handshake or verification is down with reason "tls".
+Before any packet leaves, every address a target leads to is checked against the probing policy
+(`failover_did.addresses`, with `settings().allow_private_targets`); a refused one makes the result
+UNKNOWN, naming the address and why. TLS checks certificates unless a target says `tls_verify=False`.
 
-Every probe, including name resolution and connecting, is bounded by one ``timeout`` (a lookup still
-unanswered when it runs out is reported as "dns", not "timeout"). ``rtt_ms`` is the time from sending
-the request (the first transmission, for UDP) to the final answer; ``None`` when there was no answer.
-Standard library only, so it runs in AWS Lambda as is.
+Every probe, name lookups included, is bounded by one `timeout` from when it starts. One target never
+stops a run: whatever goes wrong while probing it (a target that cannot be parsed or encoded, an error
+inside the prober) becomes that target's UNKNOWN result. When a name leads to several addresses (SRV
+targets by priority and weight, IPv4 before IPv6), up to `MAX_HOPS` are probed and the best outcome
+stands: a destination is down only when every address it leads to is (Twilio moves on to the next).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import ipaddress
-import re
-import secrets
-import socket
+import errno
 import ssl
-import time
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
-from enum import StrEnum
+from typing import Any
 from urllib.parse import urlsplit
 
+import dns.asyncresolver
+
+from failover_did.health.resolve import Hop, LookupFailed, NoSuchName, NotAllowed, Resolver, check_host
+from failover_did.health.sip_message import BadResponse, SipResponse, build_options, parse_sip_response
+from failover_did.health.streams import http_get, sip_over_stream
+from failover_did.health.udp_pool import Refused, UdpPool
+from failover_did.health.verdict import (
+    CERTIFICATE_NOT_TRUSTED,
+    ProbeResult,
+    State,
+    classify_http_status,
+    classify_sip_status,
+)
+from failover_did.settings import settings
 from failover_did.sipuri import SipUri, SipUriError, parse_sip_uri
 
 __all__ = [
@@ -45,6 +50,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "BadResponse",
     "ProbeResult",
+    "ProbeTarget",
     "SipResponse",
     "State",
     "build_options",
@@ -59,213 +65,30 @@ __all__ = [
 
 DEFAULT_TIMEOUT = 2.0
 """Seconds one probe may take in all (DNS, connect, retransmissions, answer)."""
-DEFAULT_CONCURRENCY = 500
-"""At most this many probes in flight in `probe_many` (each holds one socket)."""
-T1 = 0.5
-"""RFC 3261 round-trip estimate: the first UDP retransmission interval."""
-T2 = 4.0
-"""RFC 3261 cap on the non-INVITE retransmission interval."""
-USER_AGENT = "failover-did"
-MAX_MESSAGE = 65_535
-"""Largest response (headers and body) read; a longer one is a bad response."""
-
-_BAD_RESPONSE = "error: bad response"
-_STATUS_LINE = re.compile(r"^SIP/2\.0 ([1-6][0-9]{2})(?: (.*))?$")
-_HTTP_STATUS_LINE = re.compile(r"^HTTP/1\.[01] ([1-9][0-9]{2})(?: (.*))?$")
-# RFC 3261 §7.3.3 compact header forms we may meet in a response
-_COMPACT = {"v": "via", "i": "call-id", "l": "content-length", "f": "from", "t": "to", "m": "contact"}
-
-
-class State(StrEnum):
-    UP = "up"
-    DEGRADED = "degraded"
-    DOWN = "down"
+MAX_TARGET = 2048
+"""Longest target text probed (a URL or URI past this is refused as it stands)."""
+MAX_REASON = 300
+MAX_HOPS = 4
+"""Addresses of one target probed at most (SRV targets, A/AAAA records)."""
+START_BATCH = 200
+"""Probes started per turn of the event loop in `probe_many`."""
+DEFAULT_CONCURRENCY = 800
+"""At most this many connections (TCP, TLS, HTTP) open at once in `probe_many`: a Lambda may hold 1,024
+open files. UDP probes share a few sockets and do not count; name lookups have their own small bound."""
 
 
 @dataclass(frozen=True)
-class ProbeResult:
+class ProbeTarget:
+    """A target with its options: `tls_verify=False` probes TLS without checking the certificate."""
+
     target: str
-    state: State
-    reason: str  # "200", "503", "timeout", "refused", "dns", "tls" or "error: ..."
-    rtt_ms: float | None
-
-
-class BadResponse(ValueError):
-    """What the peer sent back is not a SIP (or HTTP) response we can read."""
+    tls_verify: bool = True
 
 
 @dataclass(frozen=True)
-class SipResponse:
-    code: int
-    phrase: str
-    headers: tuple[tuple[str, str], ...]  # (lower-case long name, value) in order of appearance
-    body: bytes
-
-    def header(self, name: str) -> str | None:
-        """The first value of header `name` (case-insensitive), or None."""
-        wanted = name.lower()
-        return next((value for key, value in self.headers if key == wanted), None)
-
-    @property
-    def top_via_branch(self) -> str | None:
-        via = self.header("via")
-        if via is None:
-            return None
-        first = via.split(",", 1)[0]
-        for param in first.split(";")[1:]:
-            key, _, value = param.strip().partition("=")
-            if key.lower() == "branch":
-                return value.strip()
-        return None
-
-
-# --------------------------------------------------------------------------------------------- judging
-
-
-def classify_sip_status(code: int) -> State:
-    """2xx up; 408, 5xx and 6xx down; any other 3xx/4xx (alive, would not take the call) degraded."""
-    if not 100 <= code <= 699:
-        raise ValueError(f"{code} is not a SIP status code")
-    if 200 <= code < 300:
-        return State.UP
-    if code == 408 or code >= 500:
-        return State.DOWN
-    return State.DEGRADED
-
-
-def classify_http_status(code: int) -> State:
-    return State.UP if 200 <= code < 300 else State.DOWN
-
-
-# ------------------------------------------------------------------------------------------ SIP messages
-
-
-def _token() -> str:
-    return secrets.token_hex(8)
-
-
-def _host_for_uri(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
-def _request_uri(uri: SipUri) -> str:
-    """`scheme:[user@]host[:port]`, without URI parameters (the transport goes in the Via)."""
-    user = f"{uri.user}@" if uri.user else ""
-    port = f":{uri.port}" if uri.port is not None else ""
-    return f"{uri.scheme}:{user}{uri.host_for_uri}{port}"
-
-
-def build_options(
-    uri: SipUri,
-    *,
-    local_host: str,
-    local_port: int,
-    branch: str | None = None,
-    tag: str | None = None,
-    call_id: str | None = None,
-) -> bytes:
-    """An OPTIONS request for `uri` as sent from `local_host`:`local_port`; fresh branch/tag/Call-ID."""
-    branch = branch or f"z9hG4bK{_token()}"
-    if not branch.startswith("z9hG4bK"):
-        raise ValueError("an RFC 3261 branch starts with the magic cookie z9hG4bK")
-    tag = tag or _token()
-    local = _host_for_uri(local_host)
-    call_id = call_id or f"{_token()}{_token()}@{local}"
-    target = _request_uri(uri)
-    transport = uri.transport.upper()
-    contact_params = "" if uri.transport == "udp" else f";transport={uri.transport}"
-    contact_scheme = "sips" if uri.scheme == "sips" else "sip"
-    lines = [
-        f"OPTIONS {target} SIP/2.0",
-        f"Via: SIP/2.0/{transport} {local}:{local_port};branch={branch};rport",
-        "Max-Forwards: 70",
-        f"From: <{contact_scheme}:{USER_AGENT}@{local}>;tag={tag}",
-        f"To: <{target}>",
-        f"Call-ID: {call_id}",
-        "CSeq: 1 OPTIONS",
-        f"Contact: <{contact_scheme}:{USER_AGENT}@{local}:{local_port}{contact_params}>",
-        "Accept: application/sdp",
-        f"User-Agent: {USER_AGENT}",
-        "Content-Length: 0",
-    ]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
-
-
-def _parse_head(head: bytes) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """Split a message head (no blank line) into its start line and (lower-case long name, value) pairs."""
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadResponse("not UTF-8") from None
-    lines = text.replace("\r\n", "\n").split("\n")
-    start, rest = lines[0], lines[1:]
-    headers: list[tuple[str, str]] = []
-    for line in rest:
-        if not line:
-            continue
-        if line[0] in " \t":  # obsolete line folding (RFC 3261 §7.3.1)
-            if not headers:
-                raise BadResponse("continuation line before any header")
-            name, value = headers[-1]
-            headers[-1] = (name, f"{value} {line.strip()}")
-            continue
-        name, sep, value = line.partition(":")
-        name = name.strip().lower()
-        if not sep or not name or any(c.isspace() for c in name):
-            raise BadResponse(f"malformed header line {line!r}")
-        headers.append((_COMPACT.get(name, name), value.strip()))
-    return start, tuple(headers)
-
-
-def _content_length(headers: tuple[tuple[str, str], ...]) -> int:
-    value = next((v for k, v in headers if k == "content-length"), None)
-    if value is None:
-        return 0
-    if not value.isdigit() or int(value) > MAX_MESSAGE:
-        raise BadResponse(f"bad Content-Length {value!r}")
-    return int(value)
-
-
-def _sip_status(start: str) -> tuple[int, str]:
-    match = _STATUS_LINE.match(start.strip())
-    if not match:
-        raise BadResponse(f"bad status line {start[:80]!r}")
-    return int(match.group(1)), (match.group(2) or "").strip()
-
-
-def parse_sip_response(data: bytes) -> SipResponse:
-    """Parse one whole SIP response (as a UDP datagram carries it); raise BadResponse if it is not one."""
-    data = data.lstrip(b"\r\n")
-    head, sep, body = data.partition(b"\r\n\r\n")
-    if not sep:
-        head, sep, body = data.partition(b"\n\n")
-    if not sep:
-        raise BadResponse("no blank line after the headers")
-    start, headers = _parse_head(head)
-    code, phrase = _sip_status(start)
-    length = _content_length(headers)
-    if len(body) < length:
-        raise BadResponse("body shorter than Content-Length")
-    return SipResponse(code, phrase, headers, body[:length])
-
-
-def _matches(response: SipResponse, call_id: str, branch: str) -> bool:
-    """Is this the answer to our request? Same Call-ID, and our branch in the top Via if it has one."""
-    if response.header("call-id") != call_id:
-        return False
-    got = response.top_via_branch
-    return got is None or got == branch
-
-
-# ----------------------------------------------------------------------------------------------- probing
-
-
-class _Refused(Exception):
-    """The peer's port is closed (TCP RST or ICMP port unreachable)."""
-
-
-class _DnsFailure(Exception):
-    """The host name does not resolve."""
+class _SipTarget:
+    uri: SipUri
+    transport: str  # what the probe travels on: udp, tcp or tls
 
 
 @dataclass(frozen=True)
@@ -276,33 +99,50 @@ class _HttpTarget:
     path: str
 
 
-_Target = SipUri | _HttpTarget
+_Target = _SipTarget | _HttpTarget
+
+
+def _show(text: str) -> str:
+    """`text` quoted for a message; a very long one cut short."""
+    return repr(text) if len(text) <= 100 else f"{text[:80]!r}... ({len(text)} characters)"
 
 
 def _parse_target(target: str) -> _Target:
-    """What to probe, or ValueError naming the target."""
+    """What to probe, or ValueError naming the target and why."""
+    if not isinstance(target, str):
+        raise ValueError(f"cannot probe {target!r}: a target is text")
+    if len(target) > MAX_TARGET:
+        raise ValueError(f"cannot probe {_show(target)}: longer than {MAX_TARGET} characters")
     scheme = target.partition(":")[0].lower()
     if scheme in ("sip", "sips"):
         try:
-            return parse_sip_uri(target)
+            uri = parse_sip_uri(target)
         except SipUriError as exc:
-            raise ValueError(f"cannot probe {target!r}: {exc}") from None
+            raise ValueError(f"cannot probe {_show(target)}: {exc}") from None
+        secure = uri.params.get("secure", "").lower() == "true"
+        return _SipTarget(uri, "tls" if secure else uri.transport)
     if scheme in ("http", "https"):
-        if any(c.isspace() for c in target):
-            raise ValueError(f"cannot probe {target!r}: a URL has no spaces")
+        if not target.isascii() or not target.isprintable() or " " in target:
+            raise ValueError(
+                f"cannot probe {_show(target)}: a URL is printable ASCII without spaces (percent-encode the rest)"
+            )
         try:
             parts = urlsplit(target)
             port = parts.port
         except ValueError as exc:
-            raise ValueError(f"cannot probe {target!r}: {exc}") from None
+            raise ValueError(f"cannot probe {_show(target)}: {exc}") from None
         if not parts.hostname:
-            raise ValueError(f"cannot probe {target!r}: the URL has no host")
+            raise ValueError(f"cannot probe {_show(target)}: the URL has no host")
+        try:
+            check_host(parts.hostname)
+        except ValueError as exc:
+            raise ValueError(f"cannot probe {_show(target)}: {exc}") from None
         tls = scheme == "https"
         path = parts.path or "/"
         if parts.query:
             path = f"{path}?{parts.query}"
         return _HttpTarget(tls=tls, host=parts.hostname, port=port or (443 if tls else 80), path=path)
-    raise ValueError(f"cannot probe {target!r}: not a sip:/sips: URI or an http(s):// URL")
+    raise ValueError(f"cannot probe {_show(target)}: not a sip:/sips: URI or an http(s):// URL")
 
 
 def check_target(target: str) -> None:
@@ -310,303 +150,133 @@ def check_target(target: str) -> None:
     _parse_target(target)
 
 
-_Address = tuple[int, tuple[str, int]]  # (address family, socket address)
+class _Run:
+    """What the probes of one run share: the resolver, the UDP sockets, the bound on connections."""
 
-
-async def _lookup(host: str, port: int, kind: socket.SocketKind) -> _Address:
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=kind)
-    except socket.gaierror:
-        raise _DnsFailure(host) from None
-    if not infos:
-        raise _DnsFailure(host)
-    family, _, _, _, sockaddr = infos[0]
-    return family, (str(sockaddr[0]), int(sockaddr[1]))
-
-
-class _Resolver:
-    """Looks each (host, port, socket kind) up once, however many probes need it; IP literals never.
-
-    A lookup runs in the loop's default executor (a few threads), so sharing them keeps a run over many
-    targets on a few hosts from queueing behind itself. A probe that times out stops waiting for a
-    shared lookup without cancelling it for the others.
-    """
-
-    def __init__(self) -> None:
-        self._lookups: dict[tuple[str, int, int], asyncio.Task[_Address]] = {}
-
-    async def resolve(self, host: str, port: int, kind: socket.SocketKind) -> _Address:
-        try:
-            ip = ipaddress.ip_address(host)
-        except ValueError:
-            pass
-        else:
-            return (socket.AF_INET6 if ip.version == 6 else socket.AF_INET), (str(ip), port)
-        key = (host.lower(), port, int(kind))
-        lookup = self._lookups.get(key)
-        if lookup is None:
-            lookup = asyncio.ensure_future(_lookup(host, port, kind))
-            lookup.add_done_callback(_consume)
-            self._lookups[key] = lookup
-        return await asyncio.shield(lookup)
+    def __init__(
+        self,
+        timeout: float,
+        concurrency: int,
+        dns_resolver: dns.asyncresolver.Resolver | None,
+        allow_private: bool | None,
+    ) -> None:
+        self.timeout = timeout
+        if allow_private is None:
+            allow_private = settings().allow_private_targets
+        self.resolver = Resolver(dns_resolver, allow_private=allow_private)
+        self.udp = UdpPool()
+        self.connections = asyncio.Semaphore(concurrency)
 
     def close(self) -> None:
-        for lookup in self._lookups.values():
-            lookup.cancel()
+        self.resolver.close()
+        self.udp.close()
 
-
-def _consume(task: asyncio.Task[_Address]) -> None:
-    """Mark a shared lookup's failure as seen (every waiter may have given up already)."""
-    if not task.cancelled():
-        task.exception()
-
-
-class _Attempt:
-    """One probe's context: the shared resolver, and where it is (a timeout while resolving is "dns")."""
-
-    def __init__(self, resolver: _Resolver) -> None:
-        self.resolver = resolver
-        self.phase = "start"
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    return ssl.create_default_context()
-
-
-class _UdpTransaction(asyncio.DatagramProtocol):
-    """One OPTIONS over a connected UDP socket: (re)sends on timers, settles `answer` on a final response."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.answer: asyncio.Future[tuple[SipResponse, float]] = self.loop.create_future()
-        self.transport: asyncio.DatagramTransport | None = None
-        self.call_id = ""
-        self.branch = ""
-        self.request = b""
-        self.interval = T1
-        self.timer: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # a _SelectorDatagramTransport
-
-    def send(self, request: bytes, branch: str, call_id: str) -> float:
-        """Send `request` now and again at T1, 2*T1, ... (capped at T2) until answered; the time sent."""
-        self.request, self.branch, self.call_id = request, branch, call_id
-        started = time.perf_counter()
-        self._transmit()
-        return started
-
-    def _transmit(self) -> None:
-        if self.answer.done() or self.transport is None or self.transport.is_closing():
-            return
-        self.transport.sendto(self.request)
-        self.timer = self.loop.call_later(self.interval, self._transmit)
-        self.interval = min(self.interval * 2, T2)
-
-    def _settle(self, outcome: tuple[SipResponse, float] | BaseException) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-        if self.answer.done():
-            return
-        if isinstance(outcome, BaseException):
-            self.answer.set_exception(outcome)
+    async def _hops(self, what: _Target, deadline: float) -> list[Hop]:
+        """Where to send the probe: a numeric host at once, a name through the resolver by `deadline`."""
+        if isinstance(what, _HttpTarget):
+            hop = self.resolver.literal_hop(what.host, what.port)
         else:
-            self.answer.set_result(outcome)
-
-    def datagram_received(self, data: bytes, addr: tuple[str | bytes, int]) -> None:
-        arrived = time.perf_counter()
-        if not data.strip(b"\r\n\t "):
-            return  # keep-alive
-        if data.lstrip(b"\r\n").split(b"\n", 1)[0].rstrip(b"\r").endswith(b" SIP/2.0"):
-            return  # a request from the peer, not an answer
+            hop = self.resolver.sip_literal_hop(what.uri.host, what.uri.port, what.transport)
+        if hop is not None:
+            return [hop]
         try:
-            response = parse_sip_response(data)
-        except BadResponse as exc:
-            self._settle(exc)
-            return
-        if response.code < 200 or not _matches(response, self.call_id, self.branch):
-            return  # provisional, or someone else's answer: keep waiting for our final one
-        self._settle((response, arrived))
+            async with asyncio.timeout_at(deadline):
+                if isinstance(what, _HttpTarget):
+                    return await self.resolver.hops(what.host, what.port)
+                return await self.resolver.sip_hops(what.uri.host, what.uri.port, what.transport)
+        except TimeoutError:
+            raise _LookupTimedOut(what.host if isinstance(what, _HttpTarget) else what.uri.host) from None
 
-    def error_received(self, exc: Exception) -> None:
-        if isinstance(exc, ConnectionRefusedError):
-            self._settle(_Refused())
-        # other ICMP errors (e.g. host unreachable) may be transient: keep retransmitting until timeout
+    async def probe(self, spec: ProbeTarget) -> ProbeResult:
+        target = spec.target
+        try:
+            what = _parse_target(target)
+            if isinstance(what, _SipTarget) and what.transport == "udp":
+                return await self._attempt(target, what, spec.tls_verify)
+            async with self.connections:
+                return await self._attempt(target, what, spec.tls_verify)
+        except ValueError as exc:
+            return ProbeResult(str(target), State.UNKNOWN, _cut(str(exc)), None)
+        except Exception as exc:  # one target never stops the run
+            return ProbeResult(str(target), State.UNKNOWN, _cut(f"error inside the prober: {_describe(exc)}"), None)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if exc is not None:
-            self._settle(exc)
-            return
-        if self.timer is not None:  # we closed it: answered, or timed out and nobody waits any more
-            self.timer.cancel()
-        if not self.answer.done():
-            self.answer.cancel()
+    async def _attempt(self, target: str, what: _Target, verify: bool) -> ProbeResult:
+        """Probe the target's addresses (at most `MAX_HOPS`) and keep the best outcome: a destination is
+        down only when every address it leads to is. UDP asks them all at once (no extra sockets);
+        a connection tries them in turn, moving on after a quick failure (refused, reset, TLS)."""
+        deadline = asyncio.get_running_loop().time() + self.timeout
+        try:
+            hops = (await self._hops(what, deadline))[:MAX_HOPS]
+        except _LookupTimedOut as exc:
+            return ProbeResult(
+                target, State.UNKNOWN, f"the lookup of {exc} did not finish within {self.timeout:g} s", None
+            )
+        except (NotAllowed, LookupFailed) as exc:
+            return ProbeResult(target, State.UNKNOWN, str(exc), None)
+        except NoSuchName:
+            return ProbeResult(target, State.DOWN, "dns", None)
+        if isinstance(what, _SipTarget) and what.transport == "udp" and len(hops) > 1:
+            outcomes = await asyncio.gather(*(self._on_hop(target, what, hop, deadline, verify) for hop in hops))
+            return min(outcomes, key=lambda result: _RANK[result.state])
+        outcome = await self._on_hop(target, what, hops[0], deadline, verify)
+        for hop in hops[1:]:
+            if outcome.state is not State.DOWN or outcome.reason == "timeout":
+                break  # an answer, or the time is spent
+            outcome = await self._on_hop(target, what, hop, deadline, verify)
+        return outcome
 
+    async def _on_hop(self, target: str, what: _Target, hop: Hop, deadline: float, verify: bool) -> ProbeResult:
+        """One probe of `target` at `hop`; every network trouble becomes its result."""
+        hop_text = str(hop)
 
-def _fresh_request(uri: SipUri, sockname: tuple[str, int]) -> tuple[bytes, str, str]:
-    """(request, branch, Call-ID): an OPTIONS with fresh ids, from the socket's local address."""
-    local_host, local_port = sockname[:2]
-    branch, call_id = f"z9hG4bK{_token()}", f"{_token()}{_token()}@{_host_for_uri(local_host)}"
-    request = build_options(uri, local_host=local_host, local_port=local_port, branch=branch, call_id=call_id)
-    return request, branch, call_id
+        def result(state: State, reason: str, rtt: float | None = None) -> ProbeResult:
+            return ProbeResult(target, state, reason, None if rtt is None else round(rtt, 3), hop_text)
 
-
-async def _probe_sip_udp(uri: SipUri, attempt: _Attempt) -> tuple[SipResponse, float]:
-    loop = asyncio.get_running_loop()
-    attempt.phase = "dns"
-    family, addr = await attempt.resolver.resolve(uri.host, uri.effective_port, socket.SOCK_DGRAM)
-    attempt.phase = "send"
-    try:
-        endpoint = loop.create_datagram_endpoint(_UdpTransaction, remote_addr=addr, family=family)
-        transport, transaction = await endpoint
-    except ConnectionRefusedError:
-        raise _Refused() from None
-    try:
-        request, branch, call_id = _fresh_request(uri, transport.get_extra_info("sockname"))
-        started = transaction.send(request, branch, call_id)
-        response, arrived = await transaction.answer
-        return response, (arrived - started) * 1000
-    finally:
-        transport.abort()
-
-
-async def _open_stream(
-    host: str, port: int, tls: bool, attempt: _Attempt
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    attempt.phase = "dns"
-    family, addr = await attempt.resolver.resolve(host, port, socket.SOCK_STREAM)
-    attempt.phase = "connect"
-    try:
-        return await asyncio.open_connection(
-            addr[0],
-            addr[1],
-            family=family,
-            ssl=_tls_context() if tls else None,
-            server_hostname=host if tls else None,
-            limit=MAX_MESSAGE,
-        )
-    except ConnectionRefusedError:
-        raise _Refused() from None
-
-
-async def _read_head(reader: asyncio.StreamReader) -> bytes:
-    """The next message head on a stream (without the blank line), skipping CRLF keep-alives."""
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as exc:
-        if exc.partial.strip(b"\r\n"):
-            raise BadResponse("connection closed inside a response") from None
-        raise ConnectionError("connection closed without a response") from None
-    except asyncio.LimitOverrunError:
-        raise BadResponse("response headers too long") from None
-    return head.lstrip(b"\r\n")[:-4]
-
-
-async def _probe_sip_stream(uri: SipUri, attempt: _Attempt) -> tuple[SipResponse, float]:
-    reader, writer = await _open_stream(uri.host, uri.effective_port, uri.transport == "tls", attempt)
-    attempt.phase = "send"
-    try:
-        request, branch, call_id = _fresh_request(uri, writer.get_extra_info("sockname"))
-        started = time.perf_counter()
-        writer.write(request)
-        await writer.drain()
-        while True:
-            head = await _read_head(reader)
-            arrived = time.perf_counter()
-            if not head:
-                continue
-            start, headers = _parse_head(head)
-            code, phrase = _sip_status(start)
-            length = _content_length(headers)
-            try:
-                body = await reader.readexactly(length)
-            except asyncio.IncompleteReadError:
-                raise BadResponse("connection closed inside a response body") from None
-            response = SipResponse(code, phrase, headers, body)
-            if code >= 200 and _matches(response, call_id, branch):
-                return response, (arrived - started) * 1000
-    finally:
-        writer.transport.abort()
-
-
-async def _probe_http(target: _HttpTarget, attempt: _Attempt) -> tuple[int, float]:
-    reader, writer = await _open_stream(target.host, target.port, target.tls, attempt)
-    attempt.phase = "send"
-    try:
-        default_port = 443 if target.tls else 80
-        host = _host_for_uri(target.host)
-        host_header = host if target.port == default_port else f"{host}:{target.port}"
-        request = (
-            f"GET {target.path} HTTP/1.1\r\n"
-            f"Host: {host_header}\r\n"
-            f"User-Agent: {USER_AGENT}\r\n"
-            "Accept: */*\r\n"
-            "Connection: close\r\n\r\n"
-        )
-        started = time.perf_counter()
-        writer.write(request.encode("ascii", errors="strict"))
-        await writer.drain()
-        while True:
-            head = await _read_head(reader)
-            arrived = time.perf_counter()
-            start = head.split(b"\r\n", 1)[0].decode("latin-1")
-            match = _HTTP_STATUS_LINE.match(start)
-            if not match:
-                raise BadResponse(f"bad status line {start[:80]!r}")
-            code = int(match.group(1))
-            if code >= 200:
-                return code, (arrived - started) * 1000
-            # 1xx interim response: its head is all there is, the real answer follows
-    finally:
-        writer.transport.abort()
-
-
-def _check_timeout(timeout: float) -> None:
-    if not timeout > 0:
-        raise ValueError(f"timeout must be positive, got {timeout!r}")
-
-
-async def probe(target: str, timeout: float = DEFAULT_TIMEOUT) -> ProbeResult:
-    """Probe `target` once; never raises for network trouble, only ValueError for a bad target."""
-    parsed = _parse_target(target)
-    _check_timeout(timeout)
-    resolver = _Resolver()
-    try:
-        return await _probe_parsed(target, parsed, timeout, resolver)
-    finally:
-        resolver.close()
-
-
-async def _probe_parsed(target: str, parsed: _Target, timeout: float, resolver: _Resolver) -> ProbeResult:
-    deadline = asyncio.get_running_loop().time() + timeout
-    attempt = _Attempt(resolver)
-
-    def down(reason: str) -> ProbeResult:
-        return ProbeResult(target, State.DOWN, reason, None)
-
-    try:
-        async with asyncio.timeout_at(deadline):
-            if isinstance(parsed, _HttpTarget):
-                code, rtt = await _probe_http(parsed, attempt)
-                return ProbeResult(target, classify_http_status(code), str(code), round(rtt, 3))
-            if parsed.transport == "udp":
-                response, rtt = await _probe_sip_udp(parsed, attempt)
+        try:
+            if isinstance(what, _HttpTarget):
+                async with asyncio.timeout_at(deadline):
+                    code, rtt = await http_get(
+                        hop, tls=what.tls, host=what.host, port=what.port, path=what.path, verify=verify
+                    )
+                return result(classify_http_status(code), str(code), rtt)
+            if what.transport == "udp":  # the pool keeps the deadline: one timer per probe, not two
+                response, rtt = await self.udp.request(what.uri, hop, deadline)
             else:
-                response, rtt = await _probe_sip_stream(parsed, attempt)
-            return ProbeResult(target, classify_sip_status(response.code), str(response.code), round(rtt, 3))
-    except TimeoutError:
-        return down("dns" if attempt.phase == "dns" else "timeout")
-    except _DnsFailure:
-        return down("dns")
-    except _Refused:
-        return down("refused")
-    except BadResponse:
-        return down(_BAD_RESPONSE)
-    except (ssl.SSLError, ssl.CertificateError):
-        return down("tls")
-    except OSError as exc:
-        return down(f"error: {_describe(exc)}")
+                async with asyncio.timeout_at(deadline):
+                    response, rtt = await sip_over_stream(
+                        what.uri, hop, tls=what.transport == "tls", server_name=what.uri.host, verify=verify
+                    )
+            return result(classify_sip_status(response.code), str(response.code), rtt)
+        except TimeoutError:
+            return result(State.DOWN, "timeout")
+        except Refused:
+            return result(State.DOWN, "refused")
+        except BadResponse:
+            return result(State.DOWN, "error: bad response")
+        except ssl.SSLCertVerificationError:
+            return result(State.DEGRADED, CERTIFICATE_NOT_TRUSTED)
+        except ssl.SSLError:
+            return result(State.DOWN, "tls")
+        except ConnectionResetError:
+            return result(State.DOWN, "reset")
+        except OSError as exc:
+            if exc.errno in (errno.ENETUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                return result(State.UNKNOWN, f"no route from the prober to {hop_text}: {_describe(exc)}")
+            return result(State.DOWN, f"error: {_describe(exc)}")
+
+
+_RANK = {State.UP: 0, State.DEGRADED: 1, State.DOWN: 2, State.UNKNOWN: 3}
+"""Which outcome of a target's addresses stands for it: the best; down only when every address that could
+be probed is. An address the prober has no route to (IPv6 from a Lambda without it) was not tested: it
+stands only when no address could be."""
+
+
+def _cut(reason: str) -> str:
+    return reason if len(reason) <= MAX_REASON else reason[: MAX_REASON - 3] + "..."
+
+
+class _LookupTimedOut(Exception):
+    """The name lookup ran out of the probe's time (no evidence about the destination)."""
 
 
 def _describe(exc: BaseException) -> str:
@@ -615,34 +285,71 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-async def probe_many(
-    targets: Iterable[str], timeout: float = DEFAULT_TIMEOUT, concurrency: int = DEFAULT_CONCURRENCY
-) -> dict[str, ProbeResult]:
-    """Probe every target concurrently, at most `concurrency` at a time; results keyed by target.
+def _check_timeout(timeout: float) -> None:
+    if not timeout > 0:
+        raise ValueError(f"timeout must be positive, got {timeout!r}")
 
-    All targets are checked first: a bad one raises ValueError before any packet is sent. Each probe has
-    its own `timeout` from when it starts; with no more silent targets than `concurrency`, the whole run
-    takes about `timeout` plus the time to start them all. Each distinct host name is looked up once.
-    Repeated targets are probed once.
+
+async def probe_many(
+    targets: Iterable[str | ProbeTarget],
+    timeout: float = DEFAULT_TIMEOUT,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    *,
+    dns_resolver: dns.asyncresolver.Resolver | None = None,
+    allow_private: bool | None = None,
+) -> dict[str, ProbeResult]:
+    """Probe every target concurrently; results keyed by target text, one per distinct target.
+
+    Targets are strings or `ProbeTarget`s (a target given twice with different `tls_verify` is checked).
+    Each probe has its own `timeout` from when it starts; UDP probes all start at once, connections wait
+    for one of `concurrency` slots first. `dns_resolver` replaces the system's name servers (tests).
+    `allow_private` overrides the deployment's setting (the CLI's `--allow-private`, run by an operator).
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     _check_timeout(timeout)
-    parsed = {target: _parse_target(target) for target in targets}
-    gate = asyncio.Semaphore(concurrency)
-    resolver = _Resolver()
-
-    async def one(target: str, what: _Target) -> ProbeResult:
-        async with gate:
-            return await _probe_parsed(target, what, timeout, resolver)
-
+    specs: dict[str, ProbeTarget] = {}
+    for item in targets:
+        spec = item if isinstance(item, ProbeTarget) else ProbeTarget(item)
+        known = specs.get(spec.target)
+        verify = spec.tls_verify if known is None else known.tls_verify or spec.tls_verify
+        specs[spec.target] = ProbeTarget(spec.target, verify)
+    run = _Run(timeout, concurrency, dns_resolver, allow_private)
     try:
-        results = await asyncio.gather(*(one(target, what) for target, what in parsed.items()))
+        probes = await _start_all(run.probe(spec) for spec in specs.values())
+        results = await asyncio.gather(*probes)
     finally:
-        resolver.close()
-    return dict(zip(parsed, results, strict=True))
+        run.close()
+    return dict(zip(specs, results, strict=True))
 
 
-def probe_sync(target: str, timeout: float = DEFAULT_TIMEOUT) -> ProbeResult:
+async def _start_all(probes: Iterable[Coroutine[Any, Any, ProbeResult]]) -> list[asyncio.Task[ProbeResult]]:
+    """Start every probe, `START_BATCH` per turn of the event loop. Each probe's clock runs from its own
+    start, and between batches the loop reads answers and fires timers: started all in one turn,
+    thousands of probes would hold the loop while the first ones' answers wait unread."""
+    tasks: list[asyncio.Task[ProbeResult]] = []
+    for one in probes:
+        tasks.append(asyncio.ensure_future(one))
+        if len(tasks) % START_BATCH == 0:
+            await asyncio.sleep(0)
+    return tasks
+
+
+async def probe(
+    target: str | ProbeTarget,
+    timeout: float = DEFAULT_TIMEOUT,
+    *,
+    dns_resolver: dns.asyncresolver.Resolver | None = None,
+    allow_private: bool | None = None,
+) -> ProbeResult:
+    """Probe one target; never raises for the target or the network (see `probe_many`)."""
+    key = target.target if isinstance(target, ProbeTarget) else target
+    results = await probe_many([target], timeout, dns_resolver=dns_resolver, allow_private=allow_private)
+    return results[key]
+
+
+def probe_sync(
+    target: str | ProbeTarget, timeout: float = DEFAULT_TIMEOUT, *, allow_private: bool | None = None
+) -> ProbeResult:
     """`probe` for callers without an event loop (the CLI); not for use inside a running loop."""
-    return asyncio.run(probe(target, timeout))
+    return asyncio.run(probe(target, timeout, allow_private=allow_private))

@@ -27,6 +27,9 @@ class Tier:
     timeout: int = DEFAULT_TIMEOUT
     screen: bool = False
     health: str | None = None
+    # Check the TLS certificate of what is probed (sips:, ;secure=true, https:). False for a PBX with a
+    # self-signed certificate: then a machine in the path could answer for it.
+    tls_verify: bool = True
 
     @property
     def is_sip(self) -> bool:
@@ -44,6 +47,8 @@ class Tier:
             doc["screen"] = True
         if self.health:
             doc["health"] = self.health
+        if not self.tls_verify:
+            doc["tls_verify"] = False
         return doc
 
 
@@ -108,6 +113,7 @@ def _tier(doc: dict[str, Any]) -> Tier:
         timeout=int(doc.get("timeout", DEFAULT_TIMEOUT)),
         screen=bool(doc.get("screen", False)),
         health=doc.get("health"),
+        tls_verify=bool(doc.get("tls_verify", True)),
     )
 
 

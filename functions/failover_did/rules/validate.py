@@ -44,7 +44,7 @@ from failover_did.sipuri import SipUriError, parse_sip_uri
 __all__ = ["RulesError", "parse_rules", "parse_rules_yaml", "rules_to_yaml", "same_route_warnings"]
 
 RULE_KEYS = ("primary", "failover", "triggers", "final", "monthly_failover_budget")
-TIER_KEYS = ("target", "timeout", "screen", "health")
+TIER_KEYS = ("target", "timeout", "screen", "health", "tls_verify")
 FINAL_KEYS = ("say", "voicemail")
 MAX_SAY_CHARS = 500
 _CODE_CLASS = re.compile(r"^[3-6]xx$")
@@ -204,12 +204,15 @@ class _Judge:
         screen = body.get("screen", False)
         if not isinstance(screen, bool):
             self.problems.append(f"{where}.screen: {_show(screen)} must be true or false")
+        tls_verify = body.get("tls_verify", True)
+        if not isinstance(tls_verify, bool):
+            self.problems.append(f"{where}.tls_verify: {_show(tls_verify)} must be true or false")
         health = body.get("health")
         if health is not None:
             self._health(f"{where}.health", health)
         if target is None or len(self.problems) > before:
             return None
-        return Tier(target=target, timeout=timeout, screen=screen, health=health)
+        return Tier(target=target, timeout=timeout, screen=screen, health=health, tls_verify=tls_verify)
 
     def _target(self, where: str, value: object) -> str | None:
         if _is_int(value):
