@@ -506,3 +506,27 @@ def test_connections_in_flight_are_bounded_by_concurrency(monkeypatch: pytest.Mo
         results = asyncio.run(probe_many(targets, timeout=0.2, concurrency=3))
     assert {(r.state, r.reason) for r in results.values()} == {(State.DOWN, "timeout")}
     assert most == 3, "three connections at a time, never more"
+
+
+def test_localhost_is_loopback_without_asking_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RFC 6761: `localhost` names loopback; the DNS server (which has no /etc/hosts) is never asked."""
+
+    async def main() -> tuple[ProbeResult, ProbeResult, list[bytes]]:
+        transport, peer, port = await start_peer("200 OK")
+        try:
+            with LocalDns({}) as dns_server:
+                monkeypatch.setenv("ALLOW_PRIVATE_TARGETS", "true")
+                settings.cache_clear()
+                allowed = await probe(f"sip:desk@localhost:{port}", timeout=0.5, dns_resolver=dns_server.resolver())
+                forbid_private(monkeypatch)
+                refused = await probe(f"sip:desk@pbx.localhost:{port}", timeout=0.5, dns_resolver=dns_server.resolver())
+        finally:
+            transport.close()
+            settings.cache_clear()
+        return allowed, refused, peer.requests
+
+    allowed, refused, requests = asyncio.run(main())
+    assert allowed.state is State.UP
+    assert refused.state is State.UNKNOWN
+    assert "loopback" in refused.reason
+    assert len(requests) == 1

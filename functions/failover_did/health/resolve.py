@@ -156,6 +156,8 @@ class Resolver:
         return [Hop(address, port) for address in found]
 
     async def _addresses(self, host: str) -> list[Address]:
+        if _is_localhost(host):  # RFC 6761: always loopback, and never asked of DNS (which has no /etc/hosts)
+            return [ipaddress.ip_address("127.0.0.1")]
         v4, v6 = await asyncio.gather(
             self._records(host, dns.rdatatype.A, missing_ok=True),
             self._records(host, dns.rdatatype.AAAA, missing_ok=True),
@@ -211,6 +213,11 @@ class Resolver:
 
 
 _NXDOMAIN: _Records = (object(),)
+
+
+def _is_localhost(host: str) -> bool:
+    name = host.lower().rstrip(".")
+    return name == "localhost" or name.endswith(".localhost")
 
 
 def _shown(host: str, address: Address) -> str:
