@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,7 +19,7 @@ from failover_did import fallback, twiml
 from failover_did.rules.model import Rule
 from failover_did.store import breaker, failovers, static_fallback
 from failover_did.store.rules_store import get_stored
-from failover_did.store.tables import CallItem, EventItem, FailoverCount, HealthItem, RuleItem
+from failover_did.store.tables import CallItem, EventItem, FailoverCount, HealthItem, RuleItem, _Connection
 from failover_did.webhook import app
 from failover_did_cli.callsim import Reply, parse_reply
 from failover_did_cli.fallback_publish import FallbackConfig, Publisher
@@ -123,11 +122,16 @@ def dynamodb_fails(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
     monkeypatch.setattr(app.rules, "_ttl", 0.0)  # cached rules are stale: every lookup asks DynamoDB first
 
 
-def timed_post(webhook: Webhook, path: str, params: dict[str, str], query: str = "") -> tuple[Reply, float]:
-    started = time.monotonic()
+def post(webhook: Webhook, path: str, params: dict[str, str], query: str = "") -> Reply:
     result = webhook.post(path, params, query)
-    elapsed = time.monotonic() - started
-    return parse_reply(result.status, result.body), elapsed
+    return parse_reply(result.status, result.body)
+
+
+def test_the_longest_wait_on_a_failing_table_fits_the_answer_budget() -> None:
+    """How long a caller can wait on DynamoDB is fixed by configuration, not luck: every try is bounded by
+    its connect and read timeouts, and the tries are counted. (Measured times: benchmarks, not tests.)"""
+    per_try = _Connection.connect_timeout_seconds + _Connection.read_timeout_seconds
+    assert per_try * (1 + _Connection.max_retry_attempts) <= BUDGET_SECONDS
 
 
 @pytest.fixture(autouse=True)
@@ -141,34 +145,35 @@ def _fresh_breaker() -> Iterator[None]:
 def test_warm_container_serves_the_last_known_rule(
     published: dict[str, Rule], webhook: Webhook, fault: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert timed_post(webhook, "/voice", call_params())[0].dial is not None  # the rule is now cached
+    assert post(webhook, "/voice", call_params()).dial is not None  # the rule is now cached
     dynamodb_fails(monkeypatch, fault)
-    incoming, first = timed_post(webhook, "/voice", call_params())
-    action, second = timed_post(webhook, "/voice/action", call_params(DialCallStatus="busy"), "tier=0&hop=1")
-    last, third = timed_post(webhook, "/voice/action", call_params(DialCallStatus="no-answer"), "tier=1&hop=2")
+    incoming = post(webhook, "/voice", call_params())
+    assert breaker.dynamodb.is_open, "after one failure the rest of the call does not wait on DynamoDB again"
+    action = post(webhook, "/voice/action", call_params(DialCallStatus="busy"), "tier=0&hop=1")
+    last = post(webhook, "/voice/action", call_params(DialCallStatus="no-answer"), "tier=1&hop=2")
     assert incoming.status == action.status == last.status == 200
     assert incoming.dial and incoming.dial.targets == CASCADE[:1]
     assert action.dial and action.dial.targets == CASCADE[1:2]
     assert last.dial and last.dial.targets == CASCADE[2:]
-    assert max(first, second, third) < BUDGET_SECONDS, (first, second, third)
 
 
 def test_cold_container_serves_the_static_cascade(
     published: dict[str, Rule], webhook: Webhook, fault: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dynamodb_fails(monkeypatch, fault)
-    incoming, first = timed_post(webhook, "/voice", call_params())
-    assert incoming.status == 200 and first < BUDGET_SECONDS, first
+    incoming = post(webhook, "/voice", call_params())
+    assert incoming.status == 200
+    assert breaker.dynamodb.is_open
     dials = [d for d in incoming.body.split("<Dial")[1:]]
     assert len(dials) == 3 and all(target in incoming.body for target in CASCADE)
     assert incoming.body.index(CASCADE[0]) < incoming.body.index(CASCADE[1]) < incoming.body.index(CASCADE[2])
     # mid-call, a fresh container: only the tiers not tried yet
     app.rules.clear()
     breaker.dynamodb.reset()
-    rest, second = timed_post(webhook, "/voice/action", call_params(DialCallStatus="busy"), "tier=0&hop=1")
-    assert rest.status == 200 and second < BUDGET_SECONDS, second
+    rest = post(webhook, "/voice/action", call_params(DialCallStatus="busy"), "tier=0&hop=1")
+    assert rest.status == 200
     assert rest.dial and rest.dial.targets == CASCADE[1:2] and CASCADE[0] not in rest.body
-    answered, _ = timed_post(webhook, "/voice/action", call_params(DialCallStatus="completed"), "tier=1&hop=2")
+    answered = post(webhook, "/voice/action", call_params(DialCallStatus="completed"), "tier=1&hop=2")
     assert answered.verbs == ("Hangup",)
 
 
@@ -177,9 +182,9 @@ def test_cold_container_without_any_fallback_apologises_not_errors(
 ) -> None:
     monkeypatch.delenv("FALLBACK_BUCKET", raising=False)
     dynamodb_fails(monkeypatch, f"http://127.0.0.1:{free_port()}")
-    reply, elapsed = timed_post(webhook, "/voice", call_params())
+    reply = post(webhook, "/voice", call_params())
     assert reply.status == 200 and reply.dial is None and reply.say and reply.hangs_up
-    assert elapsed < BUDGET_SECONDS
+    assert breaker.dynamodb.is_open
 
 
 def test_nothing_written_before_the_fault_is_lost(
@@ -251,11 +256,11 @@ def test_cold_container_with_a_malformed_static_document_apologises(
 ) -> None:
     store_private("+14155550100", document)
     dynamodb_fails(monkeypatch, f"http://127.0.0.1:{free_port()}")
-    incoming, _ = timed_post(webhook, "/voice", call_params())
+    incoming = post(webhook, "/voice", call_params())
     assert apologises(incoming), incoming.body
     app.rules.clear()
     breaker.dynamodb.reset()
-    mid_call, _ = timed_post(webhook, "/voice/action", call_params(DialCallStatus="busy"), "tier=0&hop=1")
+    mid_call = post(webhook, "/voice/action", call_params(DialCallStatus="busy"), "tier=0&hop=1")
     assert apologises(mid_call), mid_call.body
 
 
@@ -268,12 +273,12 @@ def test_a_stored_say_with_control_characters_is_served_as_valid_twiml(
         "<Response><Dial><Number>+14155550111</Number></Dial><Say>Closed\v\x1b now</Say><Hangup/></Response>",
     )
     dynamodb_fails(monkeypatch, f"http://127.0.0.1:{free_port()}")
-    incoming, _ = timed_post(webhook, "/voice", call_params())
+    incoming = post(webhook, "/voice", call_params())
     assert incoming.status == 200 and incoming.dial and incoming.dial.targets == ("+14155550111",)
     assert incoming.say == "Closed   now"
     app.rules.clear()
     breaker.dynamodb.reset()
-    rest, _ = timed_post(webhook, "/voice/action", call_params(DialCallStatus="busy"), "tier=0&hop=1")
+    rest = post(webhook, "/voice/action", call_params(DialCallStatus="busy"), "tier=0&hop=1")
     assert rest.status == 200 and rest.dial is None and rest.say == "Closed   now" and rest.hangs_up
 
 
@@ -286,12 +291,12 @@ def test_anything_failing_in_the_store_down_path_ends_in_the_apology(
         raise MemoryError("the static document cannot be read")
 
     monkeypatch.setattr(static_fallback, "static_cascade_of", broken)
-    assert apologises(timed_post(webhook, "/voice", call_params())[0])
+    assert apologises(post(webhook, "/voice", call_params()))
     monkeypatch.setattr(static_fallback, "static_cascade_of", lambda number: "<Response><Dial/></Response>")
     monkeypatch.setattr(fallback, "after_tier", broken)
     app.rules.clear()
     breaker.dynamodb.reset()
-    assert apologises(timed_post(webhook, "/voice/action", call_params(DialCallStatus="busy"), "tier=0&hop=1")[0])
+    assert apologises(post(webhook, "/voice/action", call_params(DialCallStatus="busy"), "tier=0&hop=1"))
 
 
 def test_a_cold_container_renders_a_stored_rule_with_a_control_character_say(
