@@ -11,11 +11,13 @@ from failover_did.rules.model import MAX_FAILOVER_TIERS, Final, Rule, Tier
 # A call never walks more dials than the longest possible cascade, even if its rule is edited mid-call.
 MAX_HOPS = MAX_FAILOVER_TIERS + 1
 
+# Only a destination judged down is skipped; "up", "degraded", "unverified" (the prober never reached
+# it) and a target with no state at all are dialed. How a destination is judged: health/hysteresis.py.
 DOWN = "down"
 # `failover-did drill` calls: real webhooks, but no real destination was dialed, so they neither count
 # as health checks nor against a number's monthly failover budget.
 DRILL_CALL_PREFIX = "CAdrill"
-Health = Mapping[str, str]  # probe target -> "up" | "degraded" | "down"; a missing target is not probed
+Health = Mapping[str, str]  # probe target -> "up" | "degraded" | "down" | "unverified"; missing: no state
 
 _STATUS_TRIGGER = {"busy": "busy", "no-answer": "timeout", "failed": "failed"}
 ANSWERED_STATUSES = frozenset({"completed", "answered"})

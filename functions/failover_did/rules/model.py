@@ -27,16 +27,22 @@ class Tier:
     timeout: int = DEFAULT_TIMEOUT
     screen: bool = False
     health: str | None = None
+    probe: bool = True  # false: no probes, live calls are the only evidence
 
     @property
     def is_sip(self) -> bool:
         return self.target.startswith(("sip:", "sips:"))
 
     @property
-    def is_probed(self) -> bool:
-        """The health checker probes SIP tiers and tiers with their own `health` target; a phone number
-        without one is never probed, and so never skipped."""
+    def is_judged(self) -> bool:
+        """The tier has a health state: SIP tiers and tiers with their own `health` target. A phone number
+        without one has none, and so is never skipped."""
         return bool(self.health) or self.is_sip
+
+    @property
+    def is_probed(self) -> bool:
+        """The health checker probes a judged tier unless the rule says `probe: false`."""
+        return self.probe and self.is_judged
 
     def to_doc(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"target": self.target, "timeout": self.timeout}
@@ -44,6 +50,8 @@ class Tier:
             doc["screen"] = True
         if self.health:
             doc["health"] = self.health
+        if not self.probe:
+            doc["probe"] = False
         return doc
 
 
@@ -108,6 +116,7 @@ def _tier(doc: dict[str, Any]) -> Tier:
         timeout=int(doc.get("timeout", DEFAULT_TIMEOUT)),
         screen=bool(doc.get("screen", False)),
         health=doc.get("health"),
+        probe=bool(doc.get("probe", True)),
     )
 
 

@@ -38,7 +38,7 @@ from failover_did.rules.targets import TargetError, normalize_target, sip_host_o
 from failover_did.sipuri import SipUriError, parse_sip_uri
 
 RULE_KEYS = ("primary", "failover", "triggers", "final", "monthly_failover_budget")
-TIER_KEYS = ("target", "timeout", "screen", "health")
+TIER_KEYS = ("target", "timeout", "screen", "health", "probe")
 FINAL_KEYS = ("say", "voicemail")
 MAX_SAY_CHARS = 500
 _CODE_CLASS = re.compile(r"^[3-6]xx$")
@@ -205,9 +205,14 @@ class _Judge:
         health = body.get("health")
         if health is not None:
             self._health(f"{where}.health", health)
+        probe = body.get("probe", True)
+        if not isinstance(probe, bool):
+            self.problems.append(f"{where}.probe: {_show(probe)} must be true or false")
+        elif not probe and health is not None:
+            self.problems.append(f"{where}.probe: false contradicts health: {_show(health)}; keep one of them")
         if target is None or len(self.problems) > before:
             return None
-        return Tier(target=target, timeout=timeout, screen=screen, health=health)
+        return Tier(target=target, timeout=timeout, screen=screen, health=health, probe=probe is not False)
 
     def _target(self, where: str, value: object) -> str | None:
         if _is_int(value):
