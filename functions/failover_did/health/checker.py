@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -22,12 +22,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from failover_did import metric_names as m
 from failover_did.health.hysteresis import DOWN, UNKNOWN, UNVERIFIED, TargetHealth, Thresholds, Transition, judge
 from failover_did.health.probe import DEFAULT_TIMEOUT, ProbeResult, probe_many
-from failover_did.health.transitions import Use, count_metrics, said, write_events
+from failover_did.health.transitions import Use, count_metrics, event_detail, said
 from failover_did.observability import logger, metrics
 from failover_did.routing import probe_target
 from failover_did.rules.model import Rule
-from failover_did.store import health_store, rules_store
-from failover_did.store.tables import HealthItem
+from failover_did.store import events, health_store, rules_store
+from failover_did.store.tables import EventItem, HealthItem
 
 Prober = Callable[[Iterable[str], float], Coroutine[Any, Any, Mapping[str, ProbeResult]]]
 WRITERS = 32  # health items written at once: each is a different item, so they never contend
@@ -146,27 +146,34 @@ def record_results(
         item = (known or {}).get(target) or HealthItem(target)
         return health_store.record(target, fold, at, known=item)
 
-    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
-        futures = {target: pool.submit(one, target) for target in sorted(plan)}
     news: list[tuple[Transition, list[Use]]] = []
-    for target, future in futures.items():
+    failed: set[str] = set()
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool, _EventWriter(at, report) as told:
+        futures = {pool.submit(one, target): target for target in sorted(plan)}
+        for future in as_completed(futures):  # events go out as the changes land, not all at the end
+            target = futures[future]
+            try:
+                transition = future.result()
+            except Exception as error:  # one target's storage trouble must not stop the others
+                report.errors.append(f"{target}: {error}")
+                logger.error("health write failed", extra={"target": target, "error": str(error)})
+                failed.add(target)
+                continue
+            if transition is not None:
+                news.append((transition, plan[target]))
+                told.add(transition, plan[target])
+    for target in sorted(plan):
         result = results.get(target)
         if result is not None and str(result.state) == UNKNOWN:
             report.unknown.append(target)
-        try:
-            transition = future.result()
-        except Exception as error:  # one target's storage trouble must not stop the others
-            report.errors.append(f"{target}: {error}")
-            logger.error("health write failed", extra={"target": target, "error": str(error)})
+        if target in failed:
             continue
         if states.get(target) == DOWN:
             report.down.append(target)
         elif states.get(target) == UNVERIFIED and result is not None:
             report.unverified.append(target)
-        if transition is not None:
-            report.transitions.append(transition)
-            news.append((transition, plan[target]))
-    _tell(news, at, report)
+    report.transitions = sorted((t for t, _ in news), key=lambda t: t.target)
+    _tell(news)
     if known is not None:
         _forget(set(known) - set(plan), report)
     try:
@@ -177,7 +184,40 @@ def record_results(
     return report
 
 
-def _tell(news: list[tuple[Transition, list[Use]]], at: datetime, report: Report) -> None:
+class _EventWriter:
+    """The run's news written in batches of 25 while the run goes on (a run cut short by the Lambda
+    timeout loses at most one batch). Unconditional: the event id holds the run's time, so no other
+    writer can hold the same key."""
+
+    def __init__(self, at: datetime, report: Report) -> None:
+        self.at, self.report = at, report
+        self.batch = EventItem.batch_write()
+
+    def __enter__(self) -> _EventWriter:
+        self.batch.__enter__()
+        return self
+
+    def add(self, transition: Transition, uses: list[Use]) -> None:
+        event_id = f"{transition.kind}#{transition.target}"
+        for use in uses:
+            detail = event_detail(transition, use)
+            try:
+                self.batch.save(events.event_item(use.number, transition.kind, self.at, detail, event_id))
+            except Exception as error:
+                self._failed(error)
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.batch.__exit__(None, None, None)
+        except Exception as error:
+            self._failed(error)
+
+    def _failed(self, error: Exception) -> None:
+        self.report.errors.append(f"events: {error}")
+        logger.error("health events not written", extra={"error": str(error)})
+
+
+def _tell(news: list[tuple[Transition, list[Use]]]) -> None:
     count_metrics(t for t, _ in news)
     if len(news) <= LOGGED_NEWS:
         for transition, _ in news:
@@ -185,16 +225,11 @@ def _tell(news: list[tuple[Transition, list[Use]]], at: datetime, report: Report
                 said(transition.kind),
                 extra={"target": transition.target, "state": transition.became, "reason": transition.reason},
             )
-    else:
-        kinds: dict[str, int] = {}
-        for transition, _ in news:
-            kinds[transition.kind] = kinds.get(transition.kind, 0) + 1
-        logger.warning("many destinations changed at once", extra={"changes": kinds})
-    try:
-        write_events(news, at)
-    except Exception as error:
-        report.errors.append(f"events: {error}")
-        logger.error("health events not written", extra={"error": str(error), "changes": len(news)})
+        return
+    kinds: dict[str, int] = {}
+    for transition, _ in news:
+        kinds[transition.kind] = kinds.get(transition.kind, 0) + 1
+    logger.warning("many destinations changed at once", extra={"changes": kinds})
 
 
 def _forget(gone: set[str], report: Report) -> None:

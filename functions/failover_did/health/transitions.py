@@ -27,7 +27,6 @@ from failover_did.observability import logger, metrics
 from failover_did.routing import DialOutcome, answered, live_failure_reason, probe_target
 from failover_did.rules.model import Rule
 from failover_did.store import breaker, events, health_store
-from failover_did.store.tables import EventItem
 
 # The news that is also a metric (the rest is in the event log only).
 METRIC_OF_KIND = {
@@ -90,22 +89,6 @@ def record_transition(transition: Transition, uses: list[Use], at: datetime) -> 
     for use in uses:
         detail = event_detail(transition, use)
         events.record(use.number, transition.kind, at, detail, f"{transition.kind}#{transition.target}")
-
-
-def write_events(news: Iterable[tuple[Transition, list[Use]]], at: datetime) -> None:
-    """Many targets' news at once (one checker run), in batches of 25 writes. Unconditional: the event id
-    holds the run's time, so no other writer can hold the same key."""
-    with EventItem.batch_write() as batch:
-        for transition, uses in news:
-            for use in uses:
-                item = events.event_item(
-                    use.number,
-                    transition.kind,
-                    at,
-                    event_detail(transition, use),
-                    f"{transition.kind}#{transition.target}",
-                )
-                batch.save(item)
 
 
 def count_live_failure(

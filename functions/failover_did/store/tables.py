@@ -73,6 +73,7 @@ class HealthItem(Model):
 
     class Meta(_Connection):
         table_name = os.environ.get(HEALTH_TABLE_ENV, "failover-did-health")
+        max_pool_connections = 32  # the checker's concurrent writers (health/checker.py WRITERS)
 
     target = UnicodeAttribute(hash_key=True)
     state = UnicodeAttribute(default="unverified")  # items written before "unverified" existed say "unknown"
