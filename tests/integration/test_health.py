@@ -306,3 +306,26 @@ def test_a_store_that_fails_for_one_target_or_the_scan_or_the_marker_does_not_st
     assert len(report.errors) == 3 and len([e for e in report.errors if e.startswith(DR + ": ")]) == 1
     assert {e.split(":")[0] for e in report.errors if not e.startswith(DR)} == {"health scan", "run marker"}
     assert _health(PBX).state == "up" and _health("sip:sales@pbx.example.com").state == "up"
+
+
+def test_answered_calls_at_a_live_only_target_write_at_most_once_in_ten_minutes(aws: Any, webhook: Webhook) -> None:
+    from failover_did.health import transitions
+    from failover_did.routing import DialOutcome
+    from failover_did.rules.validate import parse_rules_yaml
+    from failover_did.store.rules_store import apply_rules
+    from failover_did.store.tables import HealthItem
+
+    quiet = "sip:desk@quiet.example.com"
+    parsed = parse_rules_yaml(
+        f'numbers:\n  "+14155550100":\n    primary: {{target: "{quiet}", probe: false}}\n'
+        '    failover: [{target: "+14155550111"}]\n'
+    )
+    apply_rules(parsed)
+    rule = parsed["+14155550100"]
+    for minute, sid in enumerate("abcde"):
+        at = T0 + timedelta(minutes=minute)
+        transitions.count_live_success(rule, 0, DialOutcome("completed"), "CA" + sid * 32, at)
+    assert HealthItem.get(quiet).version == 1 and _health(quiet).answered_at == "2026-11-28T10:00:00Z"
+    later = T0 + timedelta(minutes=11)
+    transitions.count_live_success(rule, 0, DialOutcome("completed"), "CA" + "f" * 32, later)
+    assert HealthItem.get(quiet).version == 2 and _health(quiet).answered_at == "2026-11-28T10:11:00Z"

@@ -113,7 +113,8 @@ def record(
             return None  # this call's leg was counted already (a retried webhook)
         before = to_health(item)
         after, transition = fold(before)
-        if not worth_writing(before, after, transition, at):
+        fresh = item.version is None  # never stored: any news about it is worth an item
+        if not (fresh and after != before) and not worth_writing(before, after, transition, at):
             return None
         _store(item, after)
         if passive_key is not None:
@@ -147,7 +148,9 @@ def record_check(
 
 
 def worth_writing(before: TargetHealth, after: TargetHealth, transition: Transition | None, at: datetime) -> bool:
-    if transition or after.state != before.state or after.reason != before.reason or not before.checked_at:
+    """Whether a stored item must be rewritten: anything that changes a decision or the news, counters while
+    they still matter, and otherwise a steady target's times only every STEADY_REWRITE."""
+    if transition or after.state != before.state or after.reason != before.reason:
         return before != after
     if (after.reached_at, after.told_unverified, after.told_disagreement) != (
         before.reached_at,
@@ -161,7 +164,9 @@ def worth_writing(before: TargetHealth, after: TargetHealth, transition: Transit
         return True  # counters still matter for hysteresis; past 10 in a row they change nothing
     if after.answered_at and (not before.answered_at or _age(before.answered_at, after.answered_at) >= STEADY_REWRITE):
         return True
-    return after.checked_at != before.checked_at and _age(before.checked_at, stamp(at)) >= STEADY_REWRITE
+    if after.checked_at == before.checked_at:
+        return False
+    return not before.checked_at or _age(before.checked_at, stamp(at)) >= STEADY_REWRITE
 
 
 def items_by_target() -> dict[str, HealthItem]:
