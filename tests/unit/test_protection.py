@@ -24,7 +24,7 @@ MOBILE = Tier("+14155550111")
         ((PBX, SAME_PBX, DR), {DR.target: "degraded"}, PROTECTED, "dr.example.net"),
         ((PBX, DR), {PBX.target: "down"}, FAILING_OVER, "frontdesk@pbx.example.com is down"),
         ((MOBILE, PBX), {}, PROTECTED, "frontdesk"),
-        ((PBX, DR), {PBX.target: "unverified", DR.target: "unverified"}, PROTECTED, "dr.example.net takes calls"),
+        ((PBX, DR), {PBX.target: "unverified", DR.target: "unverified"}, PROTECTED, "fails (unverified: the prober"),
         ((PBX, DR), {PBX.target: "unverified", DR.target: "down"}, AT_RISK, "separate route is down"),
         ((Tier(PBX.target, probe=False), DR), {PBX.target: "down"}, FAILING_OVER, "is down"),
     ],
