@@ -329,3 +329,23 @@ def test_answered_calls_at_a_live_only_target_write_at_most_once_in_ten_minutes(
     later = T0 + timedelta(minutes=11)
     transitions.count_live_success(rule, 0, DialOutcome("completed"), "CA" + "f" * 32, later)
     assert HealthItem.get(quiet).version == 2 and _health(quiet).answered_at == "2026-11-28T10:11:00Z"
+
+
+def test_events_that_cannot_be_written_do_not_undo_the_run(
+    rules: dict[str, Rule], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pynamodb.connection.base import Connection
+    from pynamodb.exceptions import PutError
+
+    check(rules, {}, 0)
+    dead = {PBX: (State.DOWN, "503")}
+    check(rules, dead, 1)
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise PutError("events table unavailable")
+
+    monkeypatch.setattr(Connection, "batch_write_item", refuse)
+    report = check(rules, dead, 2)
+    assert [t.kind for t in report.transitions] == ["unreachable"] and report.down == [PBX]
+    assert [e.split(":")[0] for e in report.errors] == ["events"]
+    assert _health(PBX).state == "down" and health_store.last_run() == "2026-11-28T10:02:00Z"

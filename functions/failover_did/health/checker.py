@@ -194,7 +194,6 @@ class _EventWriter:
         self.batch = EventItem.batch_write()
 
     def __enter__(self) -> _EventWriter:
-        self.batch.__enter__()
         return self
 
     def add(self, transition: Transition, uses: list[Use]) -> None:
@@ -208,7 +207,7 @@ class _EventWriter:
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self.batch.__exit__(None, None, None)
+            self.batch.commit()
         except Exception as error:
             self._failed(error)
 
