@@ -349,3 +349,16 @@ def test_events_that_cannot_be_written_do_not_undo_the_run(
     assert [t.kind for t in report.transitions] == ["unreachable"] and report.down == [PBX]
     assert [e.split(":")[0] for e in report.errors] == ["events"]
     assert _health(PBX).state == "down" and health_store.last_run() == "2026-11-28T10:02:00Z"
+
+
+def test_a_target_the_prober_says_nothing_about_is_unknown_not_down(rules: dict[str, Rule]) -> None:
+    check(rules, {}, 0)
+
+    async def forgets_dr(targets: Iterable[str], timeout: float) -> dict[str, ProbeResult]:
+        return {t: ProbeResult(t, State.DOWN, "503", None) for t in targets if t != DR}
+
+    for minute in (1, 2):
+        at = T0 + timedelta(minutes=minute)
+        report = checker.run_checks(rules.values(), prober=forgets_dr, timeout=0.1, now=lambda at=at: at)
+    assert report.unknown == [DR] and DR not in report.down and PBX in report.down
+    assert _health(DR).state == "up" and _health(DR).failures == 0
