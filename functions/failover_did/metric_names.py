@@ -22,6 +22,7 @@ STORE_UNAVAILABLE = "StoreUnavailable"
 DESTINATION_DOWN = "DestinationDown"
 DESTINATION_RECOVERED = "DestinationRecovered"
 DESTINATIONS_DOWN = "DestinationsDown"
+DESTINATION_UNVERIFIED = "DestinationUnverified"  # once per target the prober cannot reach
 HEALTH_CHECK_RUNS = "HealthCheckRuns"
 PASSIVE_FAILURES = "PassiveFailures"
 FAILOVER_BUDGET_EXCEEDED = "FailoverBudgetExceeded"

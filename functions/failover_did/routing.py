@@ -11,8 +11,10 @@ from failover_did.rules.model import MAX_FAILOVER_TIERS, Final, Rule, Tier
 # A call never walks more dials than the longest possible cascade, even if its rule is edited mid-call.
 MAX_HOPS = MAX_FAILOVER_TIERS + 1
 
+# Only a destination judged down is skipped; "up", "degraded", "unverified" (the prober never reached
+# it) and a target with no state at all are dialed. How a destination is judged: health/hysteresis.py.
 DOWN = "down"
-Health = Mapping[str, str]  # probe target -> "up" | "degraded" | "down"; a missing target is not probed
+Health = Mapping[str, str]  # probe target -> "up" | "degraded" | "down" | "unverified"; missing: no state
 
 _STATUS_TRIGGER = {"busy": "busy", "no-answer": "timeout", "failed": "failed"}
 ANSWERED_STATUSES = frozenset({"completed", "answered"})

@@ -7,20 +7,38 @@ from datetime import UTC, datetime, timedelta
 import click
 from rich.table import Table
 
+from failover_did.health.hysteresis import DEGRADED, DOWN, UNVERIFIED, TargetHealth
 from failover_did_cli.args import NUMBER
 from failover_did_cli.env import configure_aws
 from failover_did_cli.output import print_table
 
+ADVICE = (
+    "the health checker cannot reach {targets}; they are dialed as usual. Allow the probe's source address "
+    "in the PBX firewall, give the tier a `health:` URL, or set `probe: false` on it."
+)
 
-def health_text(state: str | None, since: str, reason: str) -> str:
-    if state is None:
-        return "not probed"
-    if state == "unknown":
-        return "not checked yet"
-    since_text = f" since {since[11:16]}Z" if since else ""
-    if state == "down":
-        return f"DOWN{since_text} ({reason})"
-    return f"{state} ({reason})" if reason and state == "degraded" else state
+
+def health_text(health: TargetHealth | None, probed: bool) -> str:
+    """One tier's health in plain words (a phone number without `health:` has none)."""
+    if health is None:
+        return "not checked yet" if probed else "not probed (live calls only)"
+    since = f" since {health.since[11:16]}Z" if health.since else ""
+    answered = health.answered_at
+    if health.state == DOWN:
+        text = f"DOWN{since} ({health.reason})"
+        if answered and answered >= health.since:
+            text += f"; but a live call was answered {answered[11:16]}Z"
+        return text + ("" if probed else "; not probed: dialed again 10 min after going down")
+    if not probed:
+        return "not probed (live calls only)" + (f"; last answered {answered[11:16]}Z" if answered else "")
+    if health.state == UNVERIFIED:
+        if not health.checked_at:
+            return "not checked yet"
+        live = f"; live calls answered (last {answered[11:16]}Z)" if answered else ""
+        return f"UNVERIFIED: the prober cannot reach it ({health.reason}){live}"
+    if health.state == DEGRADED and health.reason:
+        return f"degraded ({health.reason})"
+    return health.state
 
 
 @click.command()
@@ -49,16 +67,18 @@ def status(number: str | None) -> None:
     table = Table("number", "status", "cascade (health)", "last failover", "this month")
     for column in table.columns:
         column.no_wrap = True
+    unreachable: list[str] = []
     for rule, last, count in rows:
         states = {}
         lines = []
         for index, tier in enumerate(rule.tiers):
-            probed = tier.is_probed
-            item = health.get(probe_target(tier)) if probed else None
-            state = (item.state if item else "unknown") if probed else None
-            if state is not None:
-                states[probe_target(tier)] = state
-            text = health_text(state, item.since if item else "", item.reason if item else "")
+            target = probe_target(tier)
+            item = health.get(target) if tier.is_judged else None
+            if item is not None:
+                states[target] = item.state
+            text = health_text(item, tier.is_probed) if tier.is_judged else "not probed"
+            if tier.is_probed and item is not None and item.state == UNVERIFIED and item.checked_at:
+                unreachable.append(target)
             lines.append(f"{'primary' if index == 0 else f'tier {index}'}: {tier.target}  [{text}]")
         verdict = protection(rule, states)
         budget = f"{count} / {rule.monthly_failover_budget}" if rule.monthly_failover_budget else str(count)
@@ -67,3 +87,5 @@ def status(number: str | None) -> None:
     print_table(table, width=220)
     checked = f"last health check {last_run}" if last_run else "no health check has run yet"
     click.echo(f"{len(rows)} number(s); {checked}")
+    if unreachable:
+        click.echo(ADVICE.format(targets=", ".join(sorted(set(unreachable)))))

@@ -1,25 +1,20 @@
-"""The local stack's health checker against real peers: a dead primary is marked down within a few
-health intervals and the next call goes straight to tier 1, while a live primary (sipp) is still dialed
-first."""
+"""The local stack's health checker against real peers (sipp): a primary the prober has reached and that
+then dies is marked down and skipped; a primary the prober has never reached is unverified, still dialed
+first, told once, and `failover-did status` says what to do about it."""
 
 from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import RunningStack, start_local, stop_local
-from tests.e2e.sipp_peer import LOOPBACK, Peers, free_port, sipp_peers
+from tests.e2e.sipp_peer import LOOPBACK, SIPP, SippPeer, free_port
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def sipp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peers]:
-    yield from sipp_peers(tmp_path_factory)
 
 
 def first_dial(stack: RunningStack, number: str) -> str:
@@ -28,29 +23,42 @@ def first_dial(stack: RunningStack, number: str) -> str:
     return reply.dial.targets[0]
 
 
-def test_dead_primary_is_skipped_and_live_primary_still_rings_first(sipp: Peers, tmp_path: Path) -> None:
-    live = sipp("options_200", "udp").target
-    dead = f"sip:desk@{LOOPBACK}:{free_port(socket.SOCK_DGRAM)}"  # nothing listens: ICMP port unreachable
+def wait_for(stack: RunningStack, what: str, done: Callable[[], bool], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds  # a few 0.5 s intervals plus the webhook's 5 s health cache
+    while not done():
+        assert time.monotonic() < deadline, f"{what}:\n{stack.output()}"
+        time.sleep(0.5)
+
+
+def test_a_reached_primary_that_dies_is_skipped_and_a_never_reached_one_is_still_dialed(tmp_path: Path) -> None:
+    if SIPP is None:
+        pytest.skip("sipp is not on PATH (install the Debian/Ubuntu package sip-tester)")
+    live = SippPeer("options_200", "udp", tmp_path)  # answers now, dies later
+    never = f"sip:desk@{LOOPBACK}:{free_port(socket.SOCK_DGRAM)}"  # nothing ever listens: refused
     rules = f"""
 numbers:
   "+14155550100":
-    primary: {{target: "{live}", timeout: 15}}
+    primary: {{target: "{live.target}", timeout: 15}}
     failover: [{{target: "+14155550111"}}]
   "+14155550200":
-    primary: {{target: "{dead}", timeout: 15}}
+    primary: {{target: "{never}", timeout: 15}}
     failover: [{{target: "+14155550222"}}]
 """
     stack = start_local(tmp_path, "--health-interval", "0.5", rules=rules)
     try:
-        assert first_dial(stack, "+14155550200") == dead  # not judged yet: one failure is not down
-        deadline = time.monotonic() + 30  # a few 0.5 s intervals plus the webhook's 5 s health cache
-        while first_dial(stack, "+14155550200") == dead:
-            assert time.monotonic() < deadline, stack.output()
-            time.sleep(0.5)
-        assert first_dial(stack, "+14155550200") == "+14155550222"
-        assert first_dial(stack, "+14155550100") == live
+        wait_for(stack, "the live primary reached", lambda: live.target + "  [up]" in stack.cli("status").stdout)
+        live.stop()
+        wait_for(stack, "the dead primary skipped", lambda: first_dial(stack, "+14155550100") == "+14155550111")
+        assert f"health: {live.target} unreachable (refused) - +14155550100 primary" in stack.output()
+
+        assert first_dial(stack, "+14155550200") == never  # never reached: no evidence, dialed as usual
         output = stack.output()
-        assert f"health: {dead} unreachable (refused) - +14155550200 primary" in output
-        assert live + " unreachable" not in output
+        assert output.count(f"health: {never} unverified (refused) - +14155550200 primary") == 1
+        assert never + " unreachable" not in output
+        status = stack.cli("status", "+14155550200")
+        assert status.returncode == 0, status.stderr
+        assert "UNVERIFIED: the prober cannot reach it (refused)" in status.stdout
+        assert "Allow the probe's source address in the PBX firewall" in status.stdout
     finally:
+        live.stop()
         stop_local(stack)

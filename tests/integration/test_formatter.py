@@ -118,7 +118,8 @@ def invoke(name: str) -> dict[str, Any]:
 
 
 def pbx_down() -> None:
-    """The PBX fails two checks in a row (the default hysteresis): down since 10:02."""
+    """The PBX, reached before, fails two checks in a row (the default hysteresis): down since 10:02."""
+    health_store.record_check(PBX, "up", "200", at("10:00:00"))
     health_store.record_check(PBX, "down", "503", at("10:01:00"))
     health_store.record_check(PBX, "down", "503", at("10:02:00"))
     health_store.mark_run(at("09:58:00"), 3)
@@ -271,6 +272,7 @@ def test_the_same_alarm_twice_publishes_once_then_ok_and_alarm_again_publish(not
 def test_a_different_condition_under_the_same_alarm_is_news(notify: Notify) -> None:
     pbx_down()
     invoke("destination_unreachable_alarm")
+    health_store.record_check(DR, "up", "200", at("10:02:00"))
     health_store.record_check(DR, "down", "timeout", at("10:03:00"))
     health_store.record_check(DR, "down", "timeout", at("10:04:00"))
     invoke("destination_unreachable_alarm")

@@ -24,6 +24,9 @@ MOBILE = Tier("+14155550111")
         ((PBX, SAME_PBX, DR), {DR.target: "degraded"}, PROTECTED, "dr.example.net"),
         ((PBX, DR), {PBX.target: "down"}, FAILING_OVER, "frontdesk@pbx.example.com is down"),
         ((MOBILE, PBX), {}, PROTECTED, "frontdesk"),
+        ((PBX, DR), {PBX.target: "unverified", DR.target: "unverified"}, PROTECTED, "fails (unverified: the prober"),
+        ((PBX, DR), {PBX.target: "unverified", DR.target: "down"}, AT_RISK, "separate route is down"),
+        ((Tier(PBX.target, probe=False), DR), {PBX.target: "down"}, FAILING_OVER, "is down"),
     ],
 )
 def test_protection(tiers: tuple[Tier, ...], health: dict[str, str], status: str, why: str) -> None:

@@ -12,6 +12,7 @@ from failover_did.routing import (
     DialTier,
     Finish,
     Stop,
+    answered,
     first_step,
     matched_trigger,
     next_step,
@@ -120,6 +121,22 @@ def test_down_tiers_are_skipped_and_all_down_dials_in_order() -> None:
     assert next_step(RULE, 0, 1, outcome("busy"), all_down) == DialTier(1, MOBILE, "busy", 2)
     assert next_step(RULE, 0, 1, outcome("busy"), {MOBILE.target: "down"}) == DialTier(2, DR, "busy", 2)
     assert first_step(RULE, {PBX.target: "degraded"}).tier == PBX
+
+
+@pytest.mark.parametrize("state", ["unverified", "unknown", "up", "degraded", "not probed", ""])
+def test_only_a_destination_judged_down_is_skipped(state: str) -> None:
+    """Unverified (the prober never reached it), a state routing does not know, or none at all: dialed."""
+    health = {PBX.target: state, DR.target: state}
+    assert first_step(RULE, health).tier == PBX
+    assert next_step(RULE, 1, 2, outcome("busy"), health) == DialTier(2, DR, "busy", 3)
+    probe_off = Rule("+14155550100", (Tier(PBX.target, probe=False), MOBILE))
+    assert first_step(probe_off, {PBX.target: "down"}).tier == MOBILE  # live failures still count
+
+
+def test_answered_counts_a_screened_leg_only_when_accepted() -> None:
+    assert answered(PBX, outcome("completed")) and answered(PBX, outcome("answered"))
+    assert not answered(DR, outcome("completed")) and answered(DR, outcome("completed", bridged=True))
+    assert not answered(PBX, outcome("busy")) and not answered(PBX, outcome("failed", 503))
 
 
 def test_health_target_overrides_the_tier_target() -> None:

@@ -200,6 +200,8 @@ def test_policies_grant_exactly_what_the_health_checker_needs(translated: dict[s
         "dynamodb:Scan": ["HealthTable", "RulesTable"],
         "dynamodb:GetItem": ["HealthTable"],
         "dynamodb:PutItem": ["EventsTable", "HealthTable"],
+        "dynamodb:DeleteItem": ["HealthTable"],
+        "dynamodb:BatchWriteItem": ["EventsTable"],
     }
 
 

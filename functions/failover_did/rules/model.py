@@ -30,16 +30,22 @@ class Tier:
     # Check the TLS certificate of what is probed (sips:, ;secure=true, https:). False for a PBX with a
     # self-signed certificate: then a machine in the path could answer for it.
     tls_verify: bool = True
+    probe: bool = True  # false: no probes, live calls are the only evidence
 
     @property
     def is_sip(self) -> bool:
         return self.target.startswith(("sip:", "sips:"))
 
     @property
-    def is_probed(self) -> bool:
-        """The health checker probes SIP tiers and tiers with their own `health` target; a phone number
-        without one is never probed, and so never skipped."""
+    def is_judged(self) -> bool:
+        """The tier has a health state: SIP tiers and tiers with their own `health` target. A phone number
+        without one has none, and so is never skipped."""
         return bool(self.health) or self.is_sip
+
+    @property
+    def is_probed(self) -> bool:
+        """The health checker probes a judged tier unless the rule says `probe: false`."""
+        return self.probe and self.is_judged
 
     def to_doc(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"target": self.target, "timeout": self.timeout}
@@ -49,6 +55,8 @@ class Tier:
             doc["health"] = self.health
         if not self.tls_verify:
             doc["tls_verify"] = False
+        if not self.probe:
+            doc["probe"] = False
         return doc
 
 
@@ -114,6 +122,7 @@ def _tier(doc: dict[str, Any]) -> Tier:
         screen=bool(doc.get("screen", False)),
         health=doc.get("health"),
         tls_verify=bool(doc.get("tls_verify", True)),
+        probe=bool(doc.get("probe", True)),
     )
 
 

@@ -44,7 +44,7 @@ from failover_did.sipuri import SipUriError, parse_sip_uri
 __all__ = ["RulesError", "parse_rules", "parse_rules_yaml", "rules_to_yaml", "same_route_warnings"]
 
 RULE_KEYS = ("primary", "failover", "triggers", "final", "monthly_failover_budget")
-TIER_KEYS = ("target", "timeout", "screen", "health", "tls_verify")
+TIER_KEYS = ("target", "timeout", "screen", "health", "tls_verify", "probe")
 FINAL_KEYS = ("say", "voicemail")
 MAX_SAY_CHARS = 500
 _CODE_CLASS = re.compile(r"^[3-6]xx$")
@@ -210,9 +210,21 @@ class _Judge:
         health = body.get("health")
         if health is not None:
             self._health(f"{where}.health", health)
+        probe = body.get("probe", True)
+        if not isinstance(probe, bool):
+            self.problems.append(f"{where}.probe: {_show(probe)} must be true or false")
+        elif not probe and health is not None:
+            self.problems.append(f"{where}.probe: false contradicts health: {_show(health)}; keep one of them")
         if target is None or len(self.problems) > before:
             return None
-        return Tier(target=target, timeout=timeout, screen=screen, health=health, tls_verify=tls_verify)
+        return Tier(
+            target=target,
+            timeout=timeout,
+            screen=screen,
+            health=health,
+            tls_verify=tls_verify,
+            probe=probe is not False,
+        )
 
     def _target(self, where: str, value: object) -> str | None:
         if _is_int(value):

@@ -8,9 +8,17 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
-from pynamodb.exceptions import PutError, PynamoDBException
+from pynamodb.exceptions import DeleteError, PutError, PynamoDBException
 
-from failover_did.health.hysteresis import UNKNOWN, TargetHealth, Thresholds, Transition, observe
+from failover_did.health.hysteresis import (
+    REACHED,
+    UNVERIFIED,
+    TargetHealth,
+    Thresholds,
+    Transition,
+    judge,
+    observe_live_failure,
+)
 from failover_did.store import breaker
 from failover_did.store.tables import HealthItem
 
@@ -18,8 +26,9 @@ CACHE_SECONDS = 5.0
 WRITE_RETRIES = 8
 # A steady target is rewritten at most this often: every check would cost a billed write per minute.
 STEADY_REWRITE = timedelta(minutes=10)
-RUN_MARKER = "#checker"
-DEFAULT_THRESHOLDS = Thresholds()  # the item that records the last checker run
+RUN_MARKER = "#checker"  # the item that records the last checker run
+DEFAULT_THRESHOLDS = Thresholds()
+LEGACY_UNCHECKED = "unknown"  # the state of a never-checked target before "unverified" existed
 
 
 class HealthReader:
@@ -42,7 +51,7 @@ class HealthReader:
                 found = None
             if found is not None:
                 for target in stale:
-                    self._cache[target] = (found.get(target, UNKNOWN), now)
+                    self._cache[target] = (found.get(target, UNVERIFIED), now)
         return {t: self._cache[t][0] for t in wanted if t in self._cache}
 
     def clear(self) -> None:
@@ -50,30 +59,48 @@ class HealthReader:
 
 
 def to_health(item: HealthItem) -> TargetHealth:
+    state = str(item.state)
+    reached_at = item.reached_at or ""
+    if not reached_at and item.checked_at and state in REACHED:
+        reached_at = str(item.checked_at)  # written before reached_at existed: it was reached then
     return TargetHealth(
         target=item.target,
-        state=item.state,
+        state=UNVERIFIED if state == LEGACY_UNCHECKED else state,
         failures=int(item.failures),
         successes=int(item.successes),
         reason=item.reason,
         checked_at=item.checked_at,
         since=item.since,
+        reached_at=reached_at,
+        answered_at=item.answered_at or "",
+        told_unverified=bool(item.told_unverified),
+        told_disagreement=bool(item.told_disagreement),
     )
 
 
-def record_check(
+def _store(item: HealthItem, health: TargetHealth) -> None:
+    item.state, item.failures, item.successes = health.state, health.failures, health.successes
+    item.reason, item.checked_at, item.since = health.reason, health.checked_at, health.since
+    item.reached_at = health.reached_at or None
+    item.answered_at = health.answered_at or None
+    item.told_unverified = health.told_unverified or None
+    item.told_disagreement = health.told_disagreement or None
+
+
+Fold = Callable[[TargetHealth], tuple[TargetHealth, Transition | None]]
+
+
+def record(
     target: str,
-    result: str,
-    reason: str,
+    fold: Fold,
     at: datetime,
-    thresholds: Thresholds = DEFAULT_THRESHOLDS,
     passive_key: str | None = None,
     known: HealthItem | None = None,
 ) -> Transition | None:
-    """Fold one check (or a live call's failure, with `passive_key` naming it) into the target's state.
-    Conditional on the version read; on a conflict the newer state is read and the result folded again.
-    `known` is the item as just read by the caller (the checker reads all of them in one scan)."""
-    stamp = _stamp(at)
+    """Fold one piece of evidence into the target's state and write it if that changed anything worth
+    keeping. Conditional on the version read; on a conflict the newer state is read and folded again.
+    `passive_key` names a live call's leg, so a retried webhook counts once. `known` is the item as just
+    read by the caller (the checker reads all of them in one scan)."""
     for attempt in range(WRITE_RETRIES):
         if attempt == 0 and known is not None:
             item = known
@@ -83,13 +110,13 @@ def record_check(
             except HealthItem.DoesNotExist:
                 item = HealthItem(target)
         if passive_key is not None and item.passive_key == passive_key:
-            return None  # this call's failure was counted already (a retried webhook)
+            return None  # this call's leg was counted already (a retried webhook)
         before = to_health(item)
-        after, transition = observe(before, result, reason, stamp, thresholds)
-        if passive_key is None and not _worth_writing(before, after, transition, at):
+        after, transition = fold(before)
+        fresh = item.version is None  # never stored: any news about it is worth an item
+        if not (fresh and after != before) and not worth_writing(before, after, transition, at):
             return None
-        item.state, item.failures, item.successes = after.state, after.failures, after.successes
-        item.reason, item.checked_at, item.since = after.reason, after.checked_at, after.since
+        _store(item, after)
         if passive_key is not None:
             item.passive_key = passive_key
         try:
@@ -103,15 +130,43 @@ def record_check(
     raise PynamoDBException(f"health of {target} kept changing under us; gave up after {WRITE_RETRIES} tries")
 
 
-def _worth_writing(before: TargetHealth, after: TargetHealth, transition: Transition | None, at: datetime) -> bool:
-    if transition or after.state != before.state or after.reason != before.reason or not before.checked_at:
+def record_check(
+    target: str,
+    result: str,
+    reason: str,
+    at: datetime,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    passive_key: str | None = None,
+    known: HealthItem | None = None,
+) -> Transition | None:
+    """Fold one probe result into the target's state; with `passive_key`, a live call's failure instead
+    (which counts whether or not the prober ever reached the target)."""
+    when = stamp(at)
+    if passive_key is not None:
+        return record(target, lambda h: observe_live_failure(h, reason, when, thresholds), at, passive_key, known)
+    return record(target, lambda h: judge(h, result, reason, when, thresholds), at, None, known)
+
+
+def worth_writing(before: TargetHealth, after: TargetHealth, transition: Transition | None, at: datetime) -> bool:
+    """Whether a stored item must be rewritten: anything that changes a decision or the news, counters while
+    they still matter, and otherwise a steady target's times only every STEADY_REWRITE."""
+    if transition or after.state != before.state or after.reason != before.reason:
+        return before != after
+    if (after.reached_at, after.told_unverified, after.told_disagreement) != (
+        before.reached_at,
+        before.told_unverified,
+        before.told_disagreement,
+    ):
         return True
     if (after.failures, after.successes) != (before.failures, before.successes) and (
-        after.failures <= 10 and after.successes <= 10
+        (after.failures <= 10 and after.successes <= 10) or (before.failures != 0 and after.failures == 0)
     ):
         return True  # counters still matter for hysteresis; past 10 in a row they change nothing
-    last = datetime.fromisoformat(before.checked_at.replace("Z", "+00:00"))
-    return at - last >= STEADY_REWRITE
+    if after.answered_at and (not before.answered_at or _age(before.answered_at, after.answered_at) >= STEADY_REWRITE):
+        return True
+    if after.checked_at == before.checked_at:
+        return False
+    return not before.checked_at or _age(before.checked_at, stamp(at)) >= STEADY_REWRITE
 
 
 def items_by_target() -> dict[str, HealthItem]:
@@ -119,8 +174,23 @@ def items_by_target() -> dict[str, HealthItem]:
     return {item.target: item for item in HealthItem.scan(consistent_read=True) if item.target != RUN_MARKER}
 
 
-def _stamp(at: datetime) -> str:
+def _age(since: str, until: str) -> timedelta:
+    return datetime.fromisoformat(until.replace("Z", "+00:00")) - datetime.fromisoformat(since.replace("Z", "+00:00"))
+
+
+def stamp(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def forget(target: str) -> None:
+    """Delete a target's state (it left the rules); a write that lands in between keeps it."""
+    try:
+        HealthItem.get(target, consistent_read=True).delete()
+    except HealthItem.DoesNotExist:
+        return
+    except DeleteError as error:
+        if breaker.error_code(error) != "ConditionalCheckFailedException":
+            raise
 
 
 def all_health() -> list[TargetHealth]:
@@ -129,8 +199,8 @@ def all_health() -> list[TargetHealth]:
 
 def mark_run(at: datetime, probed: int) -> None:
     """Record that a checker run finished (what `status` shows as the time of the last check)."""
-    stamp = _stamp(at)
-    item = HealthItem(RUN_MARKER, state="run", reason=f"{probed} targets", checked_at=stamp, since=stamp)
+    when = stamp(at)
+    item = HealthItem(RUN_MARKER, state="run", reason=f"{probed} targets", checked_at=when, since=when)
     item.save(add_version_condition=False)
 
 

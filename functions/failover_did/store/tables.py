@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from pynamodb.attributes import (
+    BooleanAttribute,
     JSONAttribute,
     NumberAttribute,
     UnicodeAttribute,
@@ -72,15 +73,20 @@ class HealthItem(Model):
 
     class Meta(_Connection):
         table_name = os.environ.get(HEALTH_TABLE_ENV, "failover-did-health")
+        max_pool_connections = 32  # the checker's concurrent writers (health/checker.py WRITERS)
 
     target = UnicodeAttribute(hash_key=True)
-    state = UnicodeAttribute(default="unknown")
+    state = UnicodeAttribute(default="unverified")  # items written before "unverified" existed say "unknown"
     failures = NumberAttribute(default=0)
     successes = NumberAttribute(default=0)
     reason = UnicodeAttribute(default="")
     checked_at = UnicodeAttribute(default="")
     since = UnicodeAttribute(default="")
     passive_key = UnicodeAttribute(null=True)  # the last live call counted, so a retried webhook counts once
+    reached_at = UnicodeAttribute(null=True)  # when a probe first got an answer (absent: unverified)
+    answered_at = UnicodeAttribute(null=True)  # the last live call answered there
+    told_unverified = BooleanAttribute(null=True)  # "the prober cannot reach it" was told
+    told_disagreement = BooleanAttribute(null=True)  # "answered while marked down" was told
     version = VersionAttribute()
 
 

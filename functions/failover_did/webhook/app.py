@@ -157,8 +157,8 @@ def number_rule() -> Lookup:
 
 
 def tier_health(rule: Rule) -> dict[str, str]:
-    """The known state of the rule's probed tiers (cached a few seconds); unprobed tiers are absent."""
-    probed = [probe_target(t) for t in rule.tiers if t.is_probed]
+    """The known state of the rule's judged tiers (cached a few seconds); phone numbers are absent."""
+    probed = [probe_target(t) for t in rule.tiers if t.is_judged]
     return health.states(probed) if probed else {}
 
 
@@ -240,6 +240,7 @@ def dial_ended() -> Response[str]:
     count_by(m.DIAL_OUTCOMES, "outcome", outcome_class(tier, outcome))
     if not is_test_call():  # a test call's leg reached nobody real: no passive health count either way
         transitions.count_live_failure(rule, index, outcome, p.get("CallSid", ""), datetime.now(UTC))
+        transitions.count_live_success(rule, index, outcome, p.get("CallSid", ""), datetime.now(UTC))
     return respond(step, rule, index)
 
 
