@@ -10,7 +10,17 @@ from types import FrameType
 import click
 
 from failover_did_cli.env import LOCAL_ENV
-from failover_did_cli.local_stack import LocalStack, demo_rules_path, masked
+from failover_did_cli.local_stack import LocalStack, demo_rules_path, is_loopback, masked
+
+
+def host_warning(host: str) -> str | None:
+    """What to say when the webhook listens beyond this machine; None on loopback."""
+    if is_loopback(host):
+        return None
+    return (
+        f"warning: --host {host} lets other machines reach the webhook (it checks Twilio signatures); "
+        "the AWS emulation has no authentication and listens on 127.0.0.1 only"
+    )
 
 
 def echo_now(line: str) -> None:
@@ -103,11 +113,9 @@ failover-did local is running (Ctrl-C stops it)
 """.rstrip()
         + "\n"
     )
-    if stack.listens_beyond_loopback:
-        click.echo(
-            f"  warning: --host {host} lets other machines reach the webhook (it checks Twilio signatures); "
-            f"the AWS emulation has no authentication and listens on 127.0.0.1 only"
-        )
+    warning = host_warning(host)
+    if warning:
+        click.echo(f"  {warning}")
     for change in changes:
         if change.action not in ("added", "changed", "unchanged"):
             click.echo(f"  {SYMBOL[change.action]} {change.number} {change.action}")

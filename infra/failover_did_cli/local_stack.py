@@ -105,10 +105,6 @@ class LocalStack:
         return f"http://{AWS_HOST}:{self.aws_port}"
 
     @property
-    def listens_beyond_loopback(self) -> bool:
-        return not is_loopback(self.host)
-
-    @property
     def fallback_bucket(self) -> str:
         return LOCAL_FALLBACK_BUCKET
 
@@ -343,9 +339,11 @@ class _Server(ThreadingHTTPServer):
             self._slots.release()
 
     def _refuse_busy(self, request: socket.socket) -> None:
+        """Answer 503 without reading the request or waiting for the client (this runs on the accept loop)."""
         try:
-            request.settimeout(0.2)
-            request.sendall(BUSY)
+            request.setblocking(False)
+            request.send(BUSY)
+            request.recv(65536)  # what already arrived, so closing does not reset the connection under it
         except OSError:
             pass
         self.shutdown_request(request)
