@@ -124,15 +124,15 @@ def test_an_apply_between_a_deletes_read_and_write_refuses_the_delete(
     aws: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     apply_rules(rules_with_timeout(10))
-    real_head_only = rules_store._head_only
+    real_version_now = rules_store._version_now
 
-    def head_then_someone_applies() -> rules_store.Snapshot:
-        read = real_head_only()
-        monkeypatch.setattr(rules_store, "_head_only", real_head_only)
+    def version_then_someone_applies() -> int | None:
+        read = real_version_now()
+        monkeypatch.setattr(rules_store, "_version_now", real_version_now)
         apply_rules(rules_with_timeout(30))
         return read
 
-    monkeypatch.setattr(rules_store, "_head_only", head_then_someone_applies)
+    monkeypatch.setattr(rules_store, "_version_now", version_then_someone_applies)
     with pytest.raises(ConcurrentEdit, match=RULES_CHANGED):
         delete_stored("+14155550100")
     stored = get_stored("+14155550100")
@@ -243,3 +243,24 @@ def test_a_dead_appliers_lock_blocks_until_it_expires(aws: Any) -> None:
     assert [c.action for c in apply_rules(rules_with_timeout(20))] == ["changed"]
     released = head()
     assert released is not None and released.lock_owner is None
+
+
+def test_a_locked_applys_transaction_whose_first_try_landed_counts_as_written(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rules_store, "MAX_TRANSACTION_ITEMS", 3)
+    real_connection = rules_store._connection
+
+    class SentTwice:
+        def __init__(self) -> None:
+            self._real = real_connection()
+
+        def transact_write_items(self, **kwargs: Any) -> Any:
+            self._real.transact_write_items(**kwargs)
+            return self._real.transact_write_items(**kwargs)
+
+    monkeypatch.setattr(rules_store, "_connection", SentTwice)
+    assert [c.version for c in apply_rules(many(5))] == [1] * 5
+    assert [c.version for c in apply_rules(many(5, timeout=20))] == [2] * 5
+    current = head()
+    assert current is not None and current.lock_owner is None and current.version == 4

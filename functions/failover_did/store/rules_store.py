@@ -115,8 +115,6 @@ class Snapshot:
 
     version: int | None  # None: no apply has written the rules-set item yet
     items: dict[str, RuleItem] = field(default_factory=dict)
-    lock_owner: str | None = None
-    lock_expires: float | None = None
 
     @property
     def numbers(self) -> frozenset[str]:
@@ -162,9 +160,7 @@ def read_snapshot() -> Snapshot:
     except RulesSetItem.DoesNotExist:
         head = None
     items = {item.number: item for item in RuleItem.scan(consistent_read=True) if is_rule_key(item.number)}
-    if head is None:
-        return Snapshot(None, items)
-    return Snapshot(int(head.version or 0), items, head.lock_owner, head.lock_expires)
+    return Snapshot(None if head is None else int(head.version or 0), items)
 
 
 @dataclass
@@ -250,7 +246,7 @@ def delete_stored(number: str) -> StoredRule | None:
     included), or None when there was no rule."""
     if not is_rule_key(number):
         return None
-    snapshot = _head_only()
+    snapshot = Snapshot(_version_now())
     try:
         item = RuleItem.get(number, consistent_read=True)
     except RuleItem.DoesNotExist:
@@ -259,12 +255,16 @@ def delete_stored(number: str) -> StoredRule | None:
     return _stored(item)
 
 
-def _head_only() -> Snapshot:
+def _head() -> RulesSetItem | None:
     try:
-        head = RulesSetItem.get(RULES_SET_KEY, consistent_read=True)
+        return RulesSetItem.get(RULES_SET_KEY, consistent_read=True)
     except RulesSetItem.DoesNotExist:
-        return Snapshot(None)
-    return Snapshot(int(head.version or 0), {}, head.lock_owner, head.lock_expires)
+        return None
+
+
+def _version_now() -> int | None:
+    head = _head()
+    return None if head is None else int(head.version or 0)
 
 
 def _connection() -> Connection:
@@ -312,22 +312,44 @@ def _commit(snapshot: Snapshot, token: str, saves: list[RuleItem], deletes: list
 
 
 def _landed(token: str, read_version: int | None) -> bool:
+    """Whether the rules-set bump made with `token` is stored (a write whose answer was lost)."""
     try:
-        head = RulesSetItem.get(RULES_SET_KEY, consistent_read=True)
-    except RulesSetItem.DoesNotExist:
-        return False
+        head = _head()
     except PynamoDBException:
+        return False
+    if head is None:
         return False
     return head.last_apply == token and int(head.version or 0) == int(read_version or 0) + 1
 
 
-def _refusal(error: TransactWriteError, keys: list[str]) -> Exception:
-    """What a refused transaction means for the operator; anything but a failed condition is re-raised."""
+def _chunk_landed(chunk: list[tuple[str, RuleItem]]) -> bool:
+    """Whether a locked apply's transaction is stored (its answer was lost): each save there, one version on,
+    each delete gone."""
+    try:
+        now = {item.number: item for item in RuleItem.batch_get([i.number for _, i in chunk], consistent_read=True)}
+    except PynamoDBException:
+        return False
+    for kind, item in chunk:
+        there = now.get(item.number)
+        if kind == "delete" and there is not None:
+            return False
+        if kind == "save" and (
+            there is None
+            or (there.rule, there.fallback_key) != (item.rule, item.fallback_key)
+            or int(there.version or 0) != int(item.version or 0) + 1
+        ):
+            return False
+    return True
+
+
+def _refusal(error: TransactWriteError, keys: list[str], mine: str | None = None) -> Exception:
+    """What a refused transaction means for the operator; anything but a failed condition is re-raised.
+    `mine`: the lock this apply holds, if it holds one."""
     reasons = error.cancellation_reasons or []
     failed = [key for key, why in zip(keys, reasons, strict=False) if why and why.code == "ConditionalCheckFailed"]
     if not failed:
         return error
-    locked = _lock_refusal()
+    locked = _lock_refusal(mine)
     if locked is not None:
         return locked
     numbers = [key for key in failed if key != RULES_SET_KEY]
@@ -367,9 +389,15 @@ def _commit_locked(snapshot: Snapshot, token: str, plan: _Plan) -> None:
                     else:
                         tx.save(item)
         except TransactWriteError as error:
+            if _chunk_landed(chunk):
+                for kind, item in chunk:
+                    if kind == "save":
+                        item.version = int(item.version or 0) + 1
+                done += len(chunk)
+                continue
             keys = [RULES_SET_KEY] + [item.number for kind, item in chunk if kind == "delete"]
             keys += [item.number for kind, item in chunk if kind == "save"]
-            refusal = _refusal(error, keys)
+            refusal = _refusal(error, keys, mine=token)
             if isinstance(refusal, ConcurrentEdit):
                 refusal = ConcurrentEdit(f"{refusal} ({done} of {len(writes)} changes were written)")
             _release(head, token, quietly=True)
@@ -390,10 +418,10 @@ def _release(head: RulesSetItem, token: str, *, quietly: bool) -> None:
             raise
 
 
-def _lock_refusal() -> ConcurrentEdit | None:
+def _lock_refusal(mine: str | None = None) -> ConcurrentEdit | None:
     """The refusal to give when another apply holds the lock now, else None."""
-    head = _head_only()
-    if head.lock_owner and float(head.lock_expires or 0) >= time.time():
+    head = _head()
+    if head is not None and head.lock_owner not in (None, mine) and float(head.lock_expires or 0) >= time.time():
         until = datetime.fromtimestamp(float(head.lock_expires or 0), UTC).strftime("%H:%M:%SZ")
         return ConcurrentEdit(f"another apply is writing the rules (its lock lasts until {until}); run it again then")
     return None
