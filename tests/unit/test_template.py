@@ -20,7 +20,7 @@ from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
 from failover_did.store import tables
-from failover_did.store.tables import CallItem, EventItem, HealthItem, RuleItem
+from failover_did.store.tables import CallItem, EventItem, HealthItem, RuleItem, RulesSetItem
 from failover_did_cli import schema
 
 REPO = Path(__file__).resolve().parents[2]
@@ -349,6 +349,7 @@ def test_table_env_maps_the_table_variables(template: dict[str, Any]) -> None:
     ("model", "env_var"),
     [
         (RuleItem, "RULES_TABLE_NAME"),
+        (RulesSetItem, "RULES_TABLE_NAME"),  # the rules set lives in the rules table, beside the rules
         (CallItem, "CALLS_TABLE_NAME"),
         (HealthItem, "HEALTH_TABLE_NAME"),
         (EventItem, "EVENTS_TABLE_NAME"),
@@ -396,6 +397,7 @@ def test_table_properties(template: dict[str, Any]) -> None:
 
 
 def test_default_table_names_match_the_models_defaults() -> None:
+    assert RulesSetItem.Meta.table_name == RuleItem.Meta.table_name
     assert schema.default_table_name("CallAuditTable") == "failover-did-call-audit"
     for model, env_var, logical_id in (
         (RuleItem, tables.RULES_TABLE_ENV, "RulesTable"),
