@@ -18,6 +18,7 @@ import os
 import re
 import secrets
 import socket
+import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -350,8 +351,6 @@ class _Server(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """One line, never a traceback: a client that vanishes mid-request is not news at all."""
-        import sys
-
         error = sys.exc_info()[1]
         if isinstance(error, (ConnectionError, TimeoutError)):
             return
