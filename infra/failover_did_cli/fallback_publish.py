@@ -175,12 +175,17 @@ def publish_after_apply(
     is reported per number (the rules are written already); running the apply again repairs it. Numbers
     kept but not in the file are left alone; one deleted meanwhile by someone else has nothing to publish."""
     from botocore.exceptions import BotoCoreError, ClientError
+    from pynamodb.exceptions import PynamoDBException
 
     from failover_did.store.rules_store import stored_of
 
     read = read_stored or stored_of
     wanted = [c.number for c in changes if c.action in ("added", "changed", "unchanged", "deleted")]
-    stored = read(wanted) if wanted else {}
+    try:
+        stored = read(wanted) if wanted else {}
+    except PynamoDBException as error:
+        why = f"the rules could not be read back to publish them: {error.msg}"
+        return [FallbackResult(number, "failed", None, why) for number in wanted]
     results: list[FallbackResult] = []
     for change in changes:
         now = stored.get(change.number)

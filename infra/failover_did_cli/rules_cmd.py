@@ -72,8 +72,7 @@ def apply_and_publish(path: Path, *, prune: bool = False) -> Applied:
         publisher = Publisher(config_from_env())
     except NotConfigured as reason:
         return Applied(changes, not_published=str(reason))
-    with store_errors():
-        return Applied(changes, publish_after_apply(changes, publisher))
+    return Applied(changes, publish_after_apply(changes, publisher))
 
 
 def _apply_rules(path: Path, *, prune: bool) -> list[Change]:

@@ -313,3 +313,16 @@ def test_applied_reports_nothing_for_kept_numbers(s3: Any, tmp_path: Path) -> No
     applied: Applied = apply_and_publish(rules_file(tmp_path, text=ONLY_100))
     assert applied.fallback_of("+14155550200") is None
     assert os.environ[env.FALLBACK_BUCKET_ENV] == BUCKET
+
+
+def test_rules_that_cannot_be_read_back_are_reported_not_published(s3: Any, tmp_path: Path) -> None:
+    from pynamodb.exceptions import GetError
+
+    changes = apply_rules(parse_rules_yaml(rules_file(tmp_path).read_text()))
+
+    def unreachable(numbers: Any) -> Any:
+        raise GetError("Failed to batch get items: timed out")
+
+    results = publish_after_apply(changes, Publisher(FallbackConfig(BUCKET, BASE)), read_stored=unreachable)
+    assert [(r.number, r.action) for r in results] == [("+14155550100", "failed"), ("+14155550200", "failed")]
+    assert "could not be read back" in (results[0].error or "") and objects(s3) == {}
