@@ -348,6 +348,8 @@ def _refusal(error: TransactWriteError, keys: list[str], mine: str | None = None
     reasons = error.cancellation_reasons or []
     failed = [key for key, why in zip(keys, reasons, strict=False) if why and why.code == "ConditionalCheckFailed"]
     if not failed:
+        if any(why and why.code == "TransactionConflict" for why in reasons):  # another write on the same items
+            return ConcurrentEdit(RULES_CHANGED)
         return error
     locked = _lock_refusal(mine)
     if locked is not None:
