@@ -51,6 +51,29 @@ AWS_HOST = "127.0.0.1"  # the AWS emulation (no authentication) never listens an
 Echo = Callable[[str], None]
 
 
+_DYNAMODB_LOCK = threading.RLock()
+_DYNAMODB_OPERATIONS = ("get_item", "put_item", "update_item", "delete_item", "query", "scan", "transact_write_items")
+
+
+def serialise_dynamodb() -> None:
+    """Make the emulation's DynamoDB atomic per request, as DynamoDB is. moto's is not thread-safe: a
+    transaction that fails restores a copy of each table it touched, undoing whatever another request wrote
+    meanwhile, so of two applies racing, both could report success. Each operation runs under one lock."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in _DYNAMODB_OPERATIONS:
+        operation = getattr(DynamoDBBackend, name)
+        if getattr(operation, "serialised", False):
+            continue
+
+        def locked(self: Any, *args: Any, _operation: Any = operation, **kwargs: Any) -> Any:
+            with _DYNAMODB_LOCK:
+                return _operation(self, *args, **kwargs)
+
+        locked.serialised = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, locked)
+
+
 def masked(token: str) -> str:
     """A secret as the banner shows it: enough to tell which one, not enough to use."""
     shown = token[:4] if len(token) >= 16 else ""
@@ -128,6 +151,7 @@ class LocalStack:
             self.aws_port = self.port + 1
         elif self.aws_port == 0:
             self.aws_port = free_port(AWS_HOST)
+        serialise_dynamodb()
         self._moto = ThreadedMotoServer(ip_address=AWS_HOST, port=self.aws_port, verbose=False)
         self._moto.start()
         self._configure_environment()
