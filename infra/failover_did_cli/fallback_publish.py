@@ -1,12 +1,13 @@
 """Publishing each number's static fallback TwiML (`failover_did.fallback.static_cascade`) to S3.
 
-After `rules apply` writes the rules, every added or changed number's document is put to
+After `rules apply` writes the rules, each number is read back and every added or changed number's stored
+rule is put to
 `s3://<FALLBACK_BUCKET>/fallback/<fallback_key>.xml`; an unchanged number's is put again only when the
 object is missing or differs (its `sha256` metadata), so a publish that failed halfway is repaired by the
 next apply. Deleted and pruned numbers lose their object. The number's Voice Fallback URL is
 `FALLBACK_BASE_URL + <fallback_key>.xml`.
 
-The key is random (`secrets.token_urlsafe(24)`), stored on the rule's item in the same locked write as
+The key is random (`secrets.token_urlsafe(24)`), stored on the rule's item in the same transaction as
 the rule (`rules_store.apply_rules`), and kept for as long as the number has a rule: the URL set in Twilio
 stays valid across edits. Anyone who knows a URL can read that document (Twilio fetches it without
 credentials); nobody can list the bucket.
@@ -32,7 +33,7 @@ from failover_did_cli.env import (
 
 if TYPE_CHECKING:
     from failover_did.rules.model import Rule
-    from failover_did.store.rules_store import Change
+    from failover_did.store.rules_store import Change, StoredRule
 
 CACHE_CONTROL = "no-cache"
 DIGEST_METADATA = "sha256"
@@ -149,8 +150,11 @@ class Publisher:
         return bool(head.get("Metadata", {}).get(DIGEST_METADATA) == digest(document(rule)))
 
     def delete(self, key: str, number: str) -> None:
-        self.client.delete_object(Bucket=self.config.bucket, Key=self.config.object_key(key))
+        self.delete_public(key)
         self.client.delete_object(Bucket=self.config.bucket, Key=private_key(number))
+
+    def delete_public(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.config.bucket, Key=self.config.object_key(key))
 
 
 @dataclass(frozen=True)
@@ -163,42 +167,51 @@ class FallbackResult:
 
 def publish_after_apply(
     changes: Sequence[Change],
-    rules: Mapping[str, Rule],
     publisher: Publisher,
-    ensure_key: Callable[[str, int], str] | None = None,
+    read_stored: Callable[[Sequence[str]], Mapping[str, StoredRule]] | None = None,
 ) -> list[FallbackResult]:
-    """Bring the bucket in line with what `apply_rules` just did. A failure is reported per number (the rules
-    are written already); running the apply again repairs it. Numbers kept but not in the file are left alone."""
+    """Bring the bucket in line with the table after `apply_rules`: each number the file names is read back
+    and the rule *stored* is published (an apply that ran meanwhile is then not undone by ours). A failure
+    is reported per number (the rules are written already); running the apply again repairs it. Numbers
+    kept but not in the file are left alone; one deleted meanwhile by someone else has nothing to publish."""
     from botocore.exceptions import BotoCoreError, ClientError
+    from pynamodb.exceptions import PynamoDBException
 
-    from failover_did.store.rules_store import ConcurrentEdit, ensure_fallback_key
+    from failover_did.store.rules_store import stored_of
 
-    ensure = ensure_key or ensure_fallback_key
+    read = read_stored or stored_of
+    wanted = [c.number for c in changes if c.action in ("added", "changed", "unchanged", "deleted")]
+    try:
+        stored = read(wanted) if wanted else {}
+    except PynamoDBException as error:
+        why = f"the rules could not be read back to publish them: {error.msg}"
+        return [FallbackResult(number, "failed", None, why) for number in wanted]
     results: list[FallbackResult] = []
     for change in changes:
-        key = change.fallback_key
-        url = publisher.url(key) if key else None
+        now = stored.get(change.number)
         try:
-            if change.action in ("added", "changed"):
-                if key is None:  # apply_rules sets one on every write
-                    raise ConcurrentEdit(f"{change.number} has no fallback key after its write; run it again")
-                publisher.publish(rules[change.number], key)
-                results.append(FallbackResult(change.number, "published", url))
-            elif change.action == "unchanged":
-                if key is None:  # a rule stored before fallbacks existed
-                    key = ensure(change.number, int(change.version or 0))
-                    url = publisher.url(key)
-                rule = rules[change.number]
-                if publisher.is_current(rule, key):
+            if change.action in ("added", "changed", "unchanged"):
+                if now is None or now.fallback_key is None:
+                    continue  # deleted by someone else since our write: their delete removed the document
+                url = publisher.url(now.fallback_key)
+                if change.action != "unchanged":
+                    publisher.publish(now.rule, now.fallback_key)
+                    results.append(FallbackResult(change.number, "published", url))
+                elif publisher.is_current(now.rule, now.fallback_key):
                     results.append(FallbackResult(change.number, "current", url))
                 else:
-                    publisher.publish(rule, key)
+                    publisher.publish(now.rule, now.fallback_key)
                     results.append(FallbackResult(change.number, "republished", url))
-            elif change.action == "deleted" and key:
-                publisher.delete(key, change.number)
+            elif change.action == "deleted" and change.fallback_key:
+                url = publisher.url(change.fallback_key)
+                if now is None:
+                    publisher.delete(change.fallback_key, change.number)
+                else:  # added again since: its private copy is the new rule's
+                    publisher.delete_public(change.fallback_key)
                 results.append(FallbackResult(change.number, "deleted", url))
-        except (ClientError, BotoCoreError, ConcurrentEdit) as error:
-            results.append(FallbackResult(change.number, "failed", url, describe_error(error)))
+        except (ClientError, BotoCoreError) as error:
+            key = change.fallback_key or (now.fallback_key if now else None)
+            results.append(FallbackResult(change.number, "failed", key and publisher.url(key), describe_error(error)))
     return results
 
 

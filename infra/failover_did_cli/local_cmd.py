@@ -10,7 +10,17 @@ from types import FrameType
 import click
 
 from failover_did_cli.env import LOCAL_ENV
-from failover_did_cli.local_stack import LocalStack, demo_rules_path
+from failover_did_cli.local_stack import LocalStack, demo_rules_path, is_loopback, masked
+
+
+def host_warning(host: str) -> str | None:
+    """What to say when the webhook listens beyond this machine; None on loopback."""
+    if is_loopback(host):
+        return None
+    return (
+        f"warning: --host {host} lets other machines reach the webhook (it checks Twilio signatures); "
+        "the AWS emulation has no authentication and listens on 127.0.0.1 only"
+    )
 
 
 def echo_now(line: str) -> None:
@@ -20,7 +30,12 @@ def echo_now(line: str) -> None:
 
 @click.command()
 @click.option("--port", default=3000, show_default=True, help="Port of the voice webhook (0 picks a free one).")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the voice webhook listens on. The AWS emulation listens on 127.0.0.1 whatever this is.",
+)
 @click.option("--aws-port", type=int, default=None, help="Port of the AWS emulation  [default: PORT+1]")
 @click.option(
     "--rules",
@@ -71,19 +86,20 @@ def local(
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    token_note = (
-        "generated for this run; set TWILIO_AUTH_TOKEN to choose" if stack.token_generated else "from TWILIO_AUTH_TOKEN"
-    )
+    if stack.token_generated:
+        token_shown, token_note = stack.token, "generated for this run; set TWILIO_AUTH_TOKEN to choose"
+    else:
+        token_shown, token_note = masked(stack.token), "from TWILIO_AUTH_TOKEN, not shown"
     tunnel_host = public_url or "https://<your-tunnel-host>"
     click.echo(
         f"""
 failover-did local is running (Ctrl-C stops it)
 
   Voice URL      {stack.voice_url}   (POST, Twilio-signed)
-  Auth token     {stack.token}   ({token_note})
+  Auth token     {token_shown}   ({token_note})
   Rules          {rules_file}: {len(loaded)} number(s) {", ".join(loaded)}
   Health checks  every {health_interval:g} s (SIP OPTIONS / HTTP; a dead tier is skipped)
-  AWS emulation  {stack.aws_endpoint}   (moto; tables {", ".join(sorted(stack.table_names.values()))})
+  AWS emulation  {stack.aws_endpoint}   (moto, loopback only; tables {", ".join(sorted(stack.table_names.values()))})
   Fallback URLs  {stack.fallback_base_url}<key>.xml   (static TwiML per number, bucket {stack.fallback_bucket})
 
   Other commands against this stack:   export {LOCAL_ENV}={stack.aws_endpoint}
@@ -97,6 +113,9 @@ failover-did local is running (Ctrl-C stops it)
 """.rstrip()
         + "\n"
     )
+    warning = host_warning(host)
+    if warning:
+        click.echo(f"  {warning}")
     for change in changes:
         if change.action not in ("added", "changed", "unchanged"):
             click.echo(f"  {SYMBOL[change.action]} {change.number} {change.action}")

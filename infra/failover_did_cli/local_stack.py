@@ -1,13 +1,24 @@
 """The whole service on one machine: moto's server as AWS, the real Lambda handler behind a small HTTP
-server that turns each request into the event API Gateway would send."""
+server that turns each request into the event API Gateway would send.
+
+The HTTP server is exposed to whatever `--host` lets reach it (a tunnel, the LAN), so it defends itself
+as API Gateway would: a body's Content-Length is checked before anything is read (400 malformed, 411
+missing on a POST, 413 over MAX_REQUEST_BYTES), a request's headers and its body each have a deadline
+(a client that trickles bytes is dropped), and at most `max_connections` connections are served at
+once (the next ones get 503 at once). The AWS emulation has no authentication: it listens on loopback
+only, whatever `--host` says."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import math
 import os
+import re
 import secrets
 import socket
+import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -21,6 +32,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from failover_did.settings import ALLOW_PRIVATE_TARGETS_ENV, settings
 from failover_did_cli import schema
 from failover_did_cli.apigw import LambdaContext, http_event
 from failover_did_cli.env import (
@@ -34,7 +46,51 @@ from failover_did_cli.env import (
 )
 
 MAX_REQUEST_BYTES = 1024 * 1024
+HEADER_SECONDS = 5.0  # to send the request line and headers (also how long an idle kept-alive connection lives)
+BODY_SECONDS = 5.0  # to send the body once the headers are in
+MAX_CONNECTIONS = 64  # served at once; the load benchmark runs 50 callers
+AWS_HOST = "127.0.0.1"  # the AWS emulation (no authentication) never listens anywhere else
 Echo = Callable[[str], None]
+
+
+_DYNAMODB_LOCK = threading.RLock()
+_DYNAMODB_OPERATIONS = ("get_item", "put_item", "update_item", "delete_item", "query", "scan", "transact_write_items")
+
+
+def serialise_dynamodb() -> None:
+    """Make the emulation's DynamoDB atomic per request, as DynamoDB is. moto's is not thread-safe: a
+    transaction that fails restores a copy of each table it touched, undoing whatever another request wrote
+    meanwhile, so of two applies racing, both could report success. Each operation runs under one lock."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in _DYNAMODB_OPERATIONS:
+        operation = getattr(DynamoDBBackend, name)
+        if getattr(operation, "serialised", False):
+            continue
+
+        def locked(self: Any, *args: Any, _operation: Any = operation, **kwargs: Any) -> Any:
+            with _DYNAMODB_LOCK:
+                return _operation(self, *args, **kwargs)
+
+        locked.serialised = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, locked)
+
+
+def masked(token: str) -> str:
+    """A secret as the banner shows it: enough to tell which one, not enough to use."""
+    shown = token[:4] if len(token) >= 16 else ""
+    return f"{shown}... ({len(token)} characters)"
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def demo_rules_path() -> Path:
@@ -57,6 +113,9 @@ class LocalStack:
     verbose: bool = False
     health_interval: float = 60.0
     echo: Echo = print
+    max_connections: int = MAX_CONNECTIONS
+    header_seconds: float = HEADER_SECONDS
+    body_seconds: float = BODY_SECONDS
     token: str = ""
     token_generated: bool = False
     table_names: dict[str, str] = field(default_factory=dict)
@@ -69,7 +128,7 @@ class LocalStack:
 
     @property
     def aws_endpoint(self) -> str:
-        return f"http://{self.host}:{self.aws_port}"
+        return f"http://{AWS_HOST}:{self.aws_port}"
 
     @property
     def fallback_bucket(self) -> str:
@@ -98,8 +157,9 @@ class LocalStack:
         if self.aws_port is None:
             self.aws_port = self.port + 1
         elif self.aws_port == 0:
-            self.aws_port = free_port(self.host)
-        self._moto = ThreadedMotoServer(ip_address=self.host, port=self.aws_port, verbose=False)
+            self.aws_port = free_port(AWS_HOST)
+        serialise_dynamodb()
+        self._moto = ThreadedMotoServer(ip_address=AWS_HOST, port=self.aws_port, verbose=False)
         self._moto.start()
         self._configure_environment()
         import boto3
@@ -108,7 +168,7 @@ class LocalStack:
         self.table_names = schema.create_tables(client)
         os.environ.update(schema.local_environment(self.table_names))
         self._create_fallback_bucket()
-        self._http = _Server((self.host, self.port), _handler_class(self))
+        self._http = _Server((self.host, self.port), _handler_class(self), self.max_connections, self.echo)
 
     def _configure_environment(self) -> None:
         self.token = os.environ.get("TWILIO_AUTH_TOKEN", "")
@@ -119,10 +179,10 @@ class LocalStack:
         os.environ.update(local_fallback_environment(self.aws_endpoint, self.fallback_bucket))
         os.environ["TWILIO_AUTH_TOKEN"] = self.token
         os.environ.pop("TWILIO_AUTH_TOKEN_PARAM", None)
+        # The stack's own tests and demos run their SIP peers on loopback: let the checker probe them.
+        os.environ[ALLOW_PRIVATE_TARGETS_ENV] = "true"
         # The webhook checks signatures over this base, never over the client's Host header.
         os.environ["PUBLIC_BASE_URL"] = self.base_url
-        from failover_did.settings import settings
-
         settings.cache_clear()
         os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "failover-did")
         os.environ["POWERTOOLS_LOG_LEVEL"] = "INFO" if self.verbose else "WARNING"
@@ -256,15 +316,95 @@ def fallback_bucket_policy(bucket: str, template: dict[str, Any] | None = None) 
     }
 
 
+class _DeadlineReader(io.RawIOBase):
+    """A socket read with a deadline for the whole of a request part, not per recv: a client trickling one
+    byte a second gets no more time than a silent one."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.deadline = math.inf
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the client took too long to send its request")
+        self._sock.settimeout(left)
+        return self._sock.recv_into(buffer)
+
+
+_BUSY_BODY = b"too many connections at once; try again\n"
+BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nRetry-After: 1\r\nConnection: close\r\n"
+    + f"Content-Length: {len(_BUSY_BODY)}\r\n\r\n".encode()
+    + _BUSY_BODY
+)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # socketserver's default of 5 resets connections under a burst of calls
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], max_connections: int, echo: Echo
+    ) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._echo = echo
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self._refuse_busy(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _refuse_busy(self, request: socket.socket) -> None:
+        """Answer 503 without reading the request or waiting for the client (this runs on the accept loop)."""
+        try:
+            request.setblocking(False)
+            request.send(BUSY)
+            request.recv(65536)  # what already arrived, so closing does not reset the connection under it
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One line, never a traceback: a client that vanishes mid-request is not news at all."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            return
+        who = client_address[0] if isinstance(client_address, tuple) else client_address
+        self._echo(f"{time.strftime('%H:%M:%S')} connection from {who} failed: {type(error).__name__}: {error}")
+
+
+CONTENT_LENGTH = re.compile(r"[0-9]{1,19}")
 
 
 def _handler_class(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = LOCAL_SERVER_NAME
         protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            self._reader = _DeadlineReader(self.connection)
+            self.rfile = io.BufferedReader(self._reader)
+
+        def handle_one_request(self) -> None:
+            self._reader.deadline = time.monotonic() + stack.header_seconds
+            super().handle_one_request()
 
         def do_GET(self) -> None:
             if self.path == "/healthz":
@@ -275,12 +415,40 @@ def _handler_class(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             self._invoke()
 
-        def _invoke(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
+        def _body_length(self) -> int | None:
+            """The body's length from Content-Length; None after answering a request that gets no further."""
+            values = self.headers.get_all("Content-Length") or []
+            if self.headers.get("Transfer-Encoding") or (not values and self.command == "POST"):
+                self._refuse(411, "a POST needs a Content-Length (chunked bodies are not accepted)")
+                return None
+            if not values:
+                return 0
+            if len(set(values)) > 1:
+                self._refuse(400, f"Content-Length given twice ({', '.join(map(repr, values))})")
+                return None
+            text = values[0].strip()
+            if not CONTENT_LENGTH.fullmatch(text):
+                self._refuse(400, f"Content-Length {text[:40]!r} is not a number of bytes")
+                return None
+            length = int(text)
             if length > MAX_REQUEST_BYTES:
-                self._send(413, "text/plain", b"request body too large\n", close=True)
+                self._refuse(413, f"Content-Length {length} is over the {MAX_REQUEST_BYTES}-byte limit")
+                return None
+            return length
+
+        def _refuse(self, status: int, reason: str) -> None:
+            self._send(status, "text/plain", f"{reason}\n".encode(), close=True)
+            stack.echo(f"{time.strftime('%H:%M:%S')} {self.command} {self.path[:200]} -> {status} {reason}")
+
+        def _invoke(self) -> None:
+            length = self._body_length()
+            if length is None:
                 return
+            self._reader.deadline = time.monotonic() + stack.body_seconds
             body = self.rfile.read(length) if length else b""
+            if len(body) < length:  # the client closed early
+                self.close_connection = True
+                return
             path, _, query = self.path.partition("?")
             headers = {k: v for k, v in self.headers.items()}
             event = http_event(
@@ -295,8 +463,14 @@ def _handler_class(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
             from failover_did.webhook.app import handler
 
             started = time.perf_counter()
-            with stack.invoke_lock:
-                result = handler(event, LambdaContext())
+            try:
+                with stack.invoke_lock:
+                    result = handler(event, LambdaContext())
+            except Exception as error:  # as API Gateway answers a function that raised
+                self._send(500, "application/json", b'{"message":"Internal Server Error"}', close=True)
+                raised = f"{type(error).__name__}: {error}"
+                stack.echo(f"{time.strftime('%H:%M:%S')} {self.command} {path} -> 500 the handler raised {raised}")
+                return
             elapsed_ms = (time.perf_counter() - started) * 1000
             status = int(result.get("statusCode", 200))
             text = str(result.get("body") or "")
@@ -308,11 +482,13 @@ def _handler_class(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
             )
 
         def _send(self, status: int, content_type: str, payload: bytes, close: bool = False) -> None:
+            self.connection.settimeout(stack.body_seconds)  # the reader's deadline must not cut the answer short
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload)))
             if close:
                 self.send_header("Connection", "close")
+                self.close_connection = True
             self.end_headers()
             self.wfile.write(payload)
 

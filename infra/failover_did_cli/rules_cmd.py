@@ -83,29 +83,31 @@ class Applied:
 
 def apply_file(path: Path, *, prune: bool = False) -> list[Change]:
     """The table part of `rules apply` as a function."""
-    return _apply_rules(path, prune=prune)[1]
+    return _apply_rules(path, prune=prune)
 
 
 def apply_and_publish(path: Path, *, prune: bool = False) -> Applied:
-    """`rules apply` as a function: write the rules, then publish their static fallbacks when a fallback
-    bucket is configured. The local stack loads its rules through it too."""
+    """`rules apply` as a function: write the rules, then publish the static fallbacks of what is stored
+    when a fallback bucket is configured. The local stack loads its rules through it too."""
     from failover_did_cli.fallback_publish import publish_after_apply
 
-    rules, changes = _apply_rules(path, prune=prune)
+    changes = _apply_rules(path, prune=prune)
     try:
         publisher = Publisher(config_from_env())
     except NotConfigured as reason:
         return Applied(changes, not_published=str(reason))
-    return Applied(changes, publish_after_apply(changes, rules, publisher))
+    return Applied(changes, publish_after_apply(changes, publisher))
 
 
-def _apply_rules(path: Path, *, prune: bool) -> tuple[dict[str, Rule], list[Change]]:
+def _apply_rules(path: Path, *, prune: bool) -> list[Change]:
+    """Read the rules (the rules-set version first), judge the file against them, and write it only if
+    nobody wrote the rules in between (rules_store.apply_rules)."""
     from failover_did.store import rules_store
 
     with store_errors():
-        stored = {item.rule.number for item in rules_store.all_rules()}
-        rules = read_rules(path, known_numbers=stored)
-        return rules, rules_store.apply_rules(rules, prune=prune)
+        snapshot = rules_store.read_snapshot()
+        rules = read_rules(path, known_numbers=snapshot.numbers)
+        return rules_store.apply_rules(rules, prune=prune, snapshot=snapshot)
 
 
 FALLBACK_NOTE = {

@@ -1,14 +1,20 @@
 """Whole calls through `failover-did local`, driven the way Twilio drives them (signed posts that
-follow each Dial's action URL), and the rules commands against the running stack."""
+follow each Dial's action URL), the rules commands against the running stack, and what the stack shows
+and exposes (a masked token, malformed requests refused, the AWS emulation on loopback only)."""
 
 from __future__ import annotations
 
+import os
+import re
+import socket
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from failover_did_cli.local_stack import free_port
 from tests.e2e.conftest import CLI, TOKEN, RunningStack, start_local, stop_local
 
 pytestmark = pytest.mark.e2e
@@ -206,3 +212,57 @@ def test_local_stack_prints_each_event_as_it_happens(local_stack: RunningStack) 
     while expected not in local_stack.output():
         assert time.monotonic() < deadline, local_stack.output()
         time.sleep(0.2)
+
+
+def test_banner_masks_a_supplied_auth_token(local_stack: RunningStack) -> None:
+    banner = local_stack.output()
+    assert TOKEN not in banner
+    assert f"Auth token     {TOKEN[:4]}... ({len(TOKEN)} characters)   (from TWILIO_AUTH_TOKEN, not shown)" in banner
+
+
+@pytest.mark.parametrize(
+    ("length", "status", "says"),
+    [
+        ("-1", 400, "Content-Length '-1' is not a number of bytes"),
+        ("abc", 400, "Content-Length 'abc' is not a number of bytes"),
+        ("", 400, "Content-Length '' is not a number of bytes"),
+        (str(200 * 1024 * 1024), 413, "Content-Length 209715200 is over the 1048576-byte limit"),
+    ],
+)
+def test_the_running_stack_refuses_a_bad_content_length_and_goes_on(
+    local_stack: RunningStack, length: str, status: int, says: str
+) -> None:
+    with socket.create_connection(("127.0.0.1", local_stack.port), timeout=10) as sock:
+        sock.sendall(f"POST /voice HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {length}\r\n\r\n".encode())
+        answer = sock.makefile("rb").read().decode()
+    assert answer.startswith(f"HTTP/1.1 {status} ") and answer.endswith(f"\r\n\r\n{says}\n"), answer
+    assert local_stack.simulator().call("+14155550100").start().dial is not None
+    assert "Traceback" not in local_stack.output()
+
+
+def test_the_aws_emulation_listens_on_loopback_whatever_host_says(tmp_path: Path) -> None:
+    """--host 127.0.0.2: the webhook listens there, the emulation (no authentication) on 127.0.0.1 only. With
+    no TWILIO_AUTH_TOKEN the banner shows the token it generated, in full."""
+    port, aws_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("TWILIO_AUTH_TOKEN", "FAILOVER_DID_LOCAL")}
+    log = tmp_path / "local.log"
+    command = [CLI, "local", "--host", "127.0.0.2", "--port", str(port), "--aws-port", str(aws_port)]
+    process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
+    try:
+        for _ in range(300):
+            assert process.poll() is None, log.read_text()
+            if "is running" in log.read_text():
+                break
+            time.sleep(0.2)
+        with urllib.request.urlopen(f"http://127.0.0.2:{port}/healthz", timeout=5) as response:
+            assert response.status == 200
+        socket.create_connection(("127.0.0.1", aws_port), timeout=5).close()
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.2", aws_port), timeout=5)
+        banner = log.read_text()
+        assert f"AWS emulation  http://127.0.0.1:{aws_port}" in banner and "warning" not in banner
+        (token,) = re.findall(r"Auth token     ([0-9a-f]{32})   \(generated for this run", banner)
+        assert token
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

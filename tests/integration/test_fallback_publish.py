@@ -1,12 +1,13 @@
 """Publishing the static fallback TwiML under moto (S3 + DynamoDB): `rules apply` puts one document per
-number under an unguessable key kept across applies, deletes it with the number, and never overwrites
-someone else's edit."""
+number under an unguessable key kept across applies, deletes it with the number, never overwrites
+someone else's edit, and publishes what the table holds (two applies at once leave the bucket and the
+table agreeing)."""
 
 from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from click.testing import CliRunner
 from failover_did.fallback import static_cascade
 from failover_did.rules.validate import parse_rules_yaml
 from failover_did.store import rules_store
-from failover_did.store.rules_store import ConcurrentEdit, apply_rules, get_stored
+from failover_did.store.rules_store import apply_rules, get_stored
 from failover_did.store.tables import RuleItem
 from failover_did_cli import env
 from failover_did_cli.fallback_publish import FallbackConfig, Publisher, publish_after_apply
@@ -150,9 +151,10 @@ def test_rule_stored_before_fallbacks_gets_a_key_once(s3: Any, tmp_path: Path) -
     legacy.save()  # version 2, no key: as written by an earlier release
     applied = apply_and_publish(rules_file(tmp_path))
     assert applied.fallback_of("+14155550100").action == "republished"  # type: ignore[union-attr]
+    assert [c.action for c in applied.changes] == ["unchanged", "unchanged"]
     key = key_of("+14155550100")
     stored = get_stored("+14155550100")
-    assert stored is not None and stored.version == 3  # one locked write gave it the key
+    assert stored is not None and stored.version == 3  # the apply's one transaction gave it the key
     apply_and_publish(rules_file(tmp_path))
     assert key_of("+14155550100") == key and get_stored("+14155550100").version == 3  # type: ignore[union-attr]
 
@@ -175,54 +177,91 @@ def test_delete_and_prune_remove_the_object(s3: Any, tmp_path: Path) -> None:
     assert objects(s3) == {} and objects(s3, "") == {}
 
 
+def interleaved(monkeypatch: pytest.MonkeyPatch, meanwhile: Callable[[], object]) -> None:
+    """The next apply reads the rules, then `meanwhile` runs to its end, then that apply goes on."""
+    real_read = rules_store.read_snapshot
+
+    def read_then_someone_else() -> rules_store.Snapshot:
+        read = real_read()
+        monkeypatch.setattr(rules_store, "read_snapshot", real_read)
+        meanwhile()
+        return read
+
+    monkeypatch.setattr(rules_store, "read_snapshot", read_then_someone_else)
+
+
+def assert_fallbacks_match_the_table(s3: Any) -> None:
+    stored = list(rules_store.all_rules())
+    assert set(objects(s3)) == {f"fallback/{s.fallback_key}.xml" for s in stored}
+    for rule in stored:
+        body = s3.get_object(Bucket=BUCKET, Key=f"fallback/{rule.fallback_key}.xml")["Body"].read().decode()
+        assert body == static_cascade(rule.rule), rule.rule.number
+        private = s3.get_object(Bucket=BUCKET, Key=f"private/{rule.rule.number}.xml")["Body"].read().decode()
+        assert private == body
+
+
+def test_two_applies_at_once_that_would_make_a_loop(s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A -> B and B -> A, applied at once: the one that writes second is refused and writes nothing, the table
+    holds no loop, and the published fallbacks are the table's."""
+    a_to_b = rules_file(tmp_path, text='numbers:\n  "+14155550100": {primary: {target: "+14155550200"}}\n')
+    b_to_a = tmp_path / "b-to-a.yaml"
+    b_to_a.write_text('numbers:\n  "+14155550200": {primary: {target: "+14155550100"}}\n')
+    second: list[Applied] = []
+    interleaved(monkeypatch, lambda: second.append(apply_and_publish(b_to_a)))
+    with pytest.raises(click.ClickException, match="the rules were changed by someone else while this ran; run it"):
+        apply_and_publish(a_to_b)
+    assert [(c.number, c.action) for c in second[0].changes] == [("+14155550200", "added")]
+    assert get_stored("+14155550100") is None
+    stored = get_stored("+14155550200")
+    assert stored is not None and stored.rule.primary.target == "+14155550100"
+    assert_fallbacks_match_the_table(s3)
+    with pytest.raises(SystemExit):  # run again: the loop is seen now
+        apply_and_publish(a_to_b)
+
+
 def test_edit_between_read_and_write_is_refused_and_its_key_kept(
     s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     apply_and_publish(rules_file(tmp_path, 10))
     key = key_of("+14155550100")
-    real_save = rules_store._save
-    interleaved = False
-
-    def save_after_someone_else(item: Any) -> None:
-        nonlocal interleaved
-        if not interleaved:
-            interleaved = True
-            monkeypatch.setattr(rules_store, "_save", real_save)
-            apply_and_publish(rules_file(tmp_path, 30))  # the other operator's edit lands first
-        real_save(item)
-
-    monkeypatch.setattr(rules_store, "_save", save_after_someone_else)
-    with pytest.raises(click.ClickException, match=r"\+14155550100 was changed by someone else"):
+    interleaved(monkeypatch, lambda: apply_and_publish(rules_file(tmp_path, 30)))
+    with pytest.raises(click.ClickException, match="changed by someone else"):
         apply_and_publish(rules_file(tmp_path, 20))
     stored = get_stored("+14155550100")
     assert stored is not None and stored.rule.primary.timeout == 30 and stored.fallback_key == key
-    body = s3.get_object(Bucket=BUCKET, Key=f"fallback/{key}.xml")["Body"].read().decode()
-    assert body == static_cascade(stored.rule)
+    assert_fallbacks_match_the_table(s3)
 
 
-def test_key_for_a_legacy_rule_is_not_written_over_a_concurrent_edit(s3: Any, tmp_path: Path) -> None:
-    apply_rules(parse_rules_yaml(rules_file(tmp_path).read_text()))
-    legacy = RuleItem.get("+14155550100", consistent_read=True)
-    legacy.fallback_key = None
-    legacy.save()
-    with pytest.raises(ConcurrentEdit, match="changed by someone else"):
-        rules_store.ensure_fallback_key("+14155550100", version=1)  # read version 1; it is 2 now
-    assert RuleItem.get("+14155550100", consistent_read=True).fallback_key is None
-    assert len(rules_store.ensure_fallback_key("+14155550100", version=2)) == 32
+def test_delete_between_read_and_write_refuses_the_apply(
+    s3: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apply_and_publish(rules_file(tmp_path, 10))
+    deleted: list[Any] = []
+    interleaved(monkeypatch, lambda: deleted.append(CliRunner().invoke(cli, ["rules", "delete", "+14155550200"])))
+    with pytest.raises(click.ClickException, match="changed by someone else"):
+        apply_and_publish(rules_file(tmp_path, 20))
+    assert deleted[0].exit_code == 0, deleted[0].output
+    assert get_stored("+14155550200") is None
+    assert_fallbacks_match_the_table(s3)
 
 
-def test_a_failed_ensure_is_reported_per_number(s3: Any, tmp_path: Path) -> None:
-    rules = parse_rules_yaml(rules_file(tmp_path).read_text())
-    changes = apply_rules(rules)
-    unchanged = [rules_store.Change(c.number, "unchanged", c.version) for c in changes]  # as if keyless
+def test_what_is_published_is_what_is_stored_when_publishing(s3: Any, tmp_path: Path) -> None:
+    """An apply that lands between another apply's write and its publishing is not undone in the bucket."""
+    changes = apply_rules(parse_rules_yaml(rules_file(tmp_path, 10).read_text()))
+    apply_rules(parse_rules_yaml(rules_file(tmp_path, 30).read_text()))  # lands before the first one publishes
+    results = publish_after_apply(changes, Publisher(FallbackConfig(BUCKET, BASE)))
+    assert [r.action for r in results] == ["published", "published"]
+    stored = get_stored("+14155550100")
+    assert stored is not None and stored.rule.primary.timeout == 30
+    assert_fallbacks_match_the_table(s3)
 
-    def refuse(number: str, version: int) -> str:
-        raise ConcurrentEdit(f"{number} was changed by someone else while this ran; run it again")
 
-    publisher = Publisher(FallbackConfig(BUCKET, BASE))
-    results = publish_after_apply(unchanged, rules, publisher, ensure_key=refuse)
-    assert [(r.action, r.url) for r in results] == [("failed", None), ("failed", None)]
-    assert "changed by someone else" in (results[0].error or "")
+def test_a_number_deleted_before_publishing_gets_no_document(s3: Any, tmp_path: Path) -> None:
+    changes = apply_rules(parse_rules_yaml(rules_file(tmp_path).read_text()))
+    rules_store.delete_rule("+14155550200")
+    results = publish_after_apply(changes, Publisher(FallbackConfig(BUCKET, BASE)))
+    assert [(r.number, r.action) for r in results] == [("+14155550100", "published")]
+    assert_fallbacks_match_the_table(s3)
 
 
 def test_cli_apply_prints_fallback_urls_and_show_prints_one(s3: Any, tmp_path: Path) -> None:
@@ -274,3 +313,16 @@ def test_applied_reports_nothing_for_kept_numbers(s3: Any, tmp_path: Path) -> No
     applied: Applied = apply_and_publish(rules_file(tmp_path, text=ONLY_100))
     assert applied.fallback_of("+14155550200") is None
     assert os.environ[env.FALLBACK_BUCKET_ENV] == BUCKET
+
+
+def test_rules_that_cannot_be_read_back_are_reported_not_published(s3: Any, tmp_path: Path) -> None:
+    from pynamodb.exceptions import GetError
+
+    changes = apply_rules(parse_rules_yaml(rules_file(tmp_path).read_text()))
+
+    def unreachable(numbers: Any) -> Any:
+        raise GetError("Failed to batch get items: timed out")
+
+    results = publish_after_apply(changes, Publisher(FallbackConfig(BUCKET, BASE)), read_stored=unreachable)
+    assert [(r.number, r.action) for r in results] == [("+14155550100", "failed"), ("+14155550200", "failed")]
+    assert "could not be read back" in (results[0].error or "") and objects(s3) == {}

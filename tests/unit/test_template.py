@@ -4,6 +4,7 @@ and agrees with the PynamoDB models (the template is the single source of truth 
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import tomllib
@@ -19,7 +20,7 @@ from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
 from failover_did.store import tables
-from failover_did.store.tables import CallItem, EventItem, HealthItem, RuleItem
+from failover_did.store.tables import CallItem, EventItem, HealthItem, RuleItem, RulesSetItem
 from failover_did_cli import schema
 
 REPO = Path(__file__).resolve().parents[2]
@@ -154,8 +155,12 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def test_policies_name_only_specific_resources(translated: dict[str, Any]) -> None:
-    statements = _policy_statements(translated)
+FUNCTIONS = ("VoiceFunction", "HealthCheckFunction", "FormatterFunction")
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_policies_name_only_specific_resources(translated: dict[str, Any], function: str) -> None:
+    statements = _policy_statements(translated, function)
     assert statements
     for statement in statements:
         actions = _as_list(statement["Action"])
@@ -171,11 +176,13 @@ def test_policies_name_only_specific_resources(translated: dict[str, Any]) -> No
 
 
 def _grants(translated: dict[str, Any], function: str) -> dict[str, list[str]]:
+    """Each action with the resources it is allowed on; a grant with a condition reads "Resource if {...}"."""
     grants: dict[str, list[str]] = {}
     for statement in _policy_statements(translated, function):
+        condition = f" if {json.dumps(statement['Condition'], sort_keys=True)}" if "Condition" in statement else ""
         for action in _as_list(statement["Action"]):
             grants.setdefault(action, []).extend(
-                r["Fn::GetAtt"][0] if isinstance(r, dict) and "Fn::GetAtt" in r else repr(r)
+                (r["Fn::GetAtt"][0] if isinstance(r, dict) and "Fn::GetAtt" in r else repr(r)) + condition
                 for r in _as_list(statement["Resource"])
             )
     return {action: sorted(resources) for action, resources in grants.items()}
@@ -203,6 +210,47 @@ def test_policies_grant_exactly_what_the_health_checker_needs(translated: dict[s
         "dynamodb:DeleteItem": ["HealthTable"],
         "dynamodb:BatchWriteItem": ["EventsTable"],
     }
+
+
+def test_policies_grant_exactly_what_the_formatter_needs(translated: dict[str, Any]) -> None:
+    from failover_did.alerts import formatter
+
+    own_partition = {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [formatter.ALERTS_PARTITION]}}
+    assert _grants(translated, "FormatterFunction") == {
+        "sns:Publish": [repr({"Ref": "NotifyTopic"})],
+        "dynamodb:Scan": ["EventsTable", "HealthTable", "RulesTable"],
+        "dynamodb:Query": ["EventsTable"],
+        # only its own "what was sent" records: never a number's events or counts
+        "dynamodb:PutItem": [f"EventsTable if {json.dumps(own_partition, sort_keys=True)}"],
+    }
+
+
+def test_no_grant_is_conditional_but_the_formatters_own_partition(translated: dict[str, Any]) -> None:
+    conditional = [
+        (function, statement["Sid"])
+        for function in FUNCTIONS
+        for statement in _policy_statements(translated, function)
+        if "Condition" in statement
+    ]
+    assert conditional == [("FormatterFunction", "RecordAlertsSent")]
+
+
+def test_api_access_log_is_compact_json_kept_30_days(translated: dict[str, Any]) -> None:
+    stage = next(r for r in translated["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Stage")
+    settings = stage["Properties"]["AccessLogSettings"]
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    group = translated["Resources"]["ApiAccessLogGroup"]
+    assert group["Type"] == "AWS::Logs::LogGroup" and group["Properties"]["RetentionInDays"] == 30
+    line = settings["Format"]
+    fields = json.loads(line)  # one JSON object per request
+    assert set(fields) == {
+        "requestId", "ip", "time", "method", "path", "status", "bytes", "latencyMs",
+        "integrationStatus", "error", "integrationError",
+    }  # fmt: skip
+    assert all(value.startswith("$context.") for value in fields.values())
+    # nothing that carries a signature, a caller's number or a token: no headers, query strings or bodies
+    assert not re.search(r"header|querystring|body|authorizer", line, re.IGNORECASE)
+    assert len(line) < 500
 
 
 def test_health_checker_runs_on_its_schedule(template: dict[str, Any]) -> None:
@@ -304,6 +352,7 @@ def test_table_env_maps_the_table_variables(template: dict[str, Any]) -> None:
     ("model", "env_var"),
     [
         (RuleItem, "RULES_TABLE_NAME"),
+        (RulesSetItem, "RULES_TABLE_NAME"),  # the rules set lives in the rules table, beside the rules
         (CallItem, "CALLS_TABLE_NAME"),
         (HealthItem, "HEALTH_TABLE_NAME"),
         (EventItem, "EVENTS_TABLE_NAME"),
@@ -351,6 +400,7 @@ def test_table_properties(template: dict[str, Any]) -> None:
 
 
 def test_default_table_names_match_the_models_defaults() -> None:
+    assert RulesSetItem.Meta.table_name == RuleItem.Meta.table_name
     assert schema.default_table_name("CallAuditTable") == "failover-did-call-audit"
     for model, env_var, logical_id in (
         (RuleItem, tables.RULES_TABLE_ENV, "RulesTable"),

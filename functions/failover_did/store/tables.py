@@ -56,6 +56,25 @@ class RuleItem(Model):
     version = VersionAttribute()
 
 
+class RulesSetItem(Model):
+    """The rules as a whole, one item in the rules table under a key no number can have (RULES_SET_KEY):
+    every apply and delete bumps `version` in the same transaction as its rule writes, so of two that
+    read the same rules only the first can write. A large apply holds `lock_owner` until `lock_expires`."""
+
+    class Meta(_Connection):
+        table_name = os.environ.get(RULES_TABLE_ENV, "failover-did-rules")
+
+    number = UnicodeAttribute(hash_key=True)
+    updated_at = UTCDateTimeAttribute(null=True)
+    last_apply = UnicodeAttribute(null=True)  # the token of the write that set this version
+    lock_owner = UnicodeAttribute(null=True)
+    lock_expires = NumberAttribute(null=True)  # epoch seconds
+    version = VersionAttribute()
+
+
+RULES_SET_KEY = "#rules-set"  # numbers are E.164 ("+..."): a key starting with "#" is never a rule
+
+
 class CallItem(Model):
     """Short-lived per-call facts (a screened callee's acceptance); expire through the table's TTL."""
 
