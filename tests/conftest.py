@@ -4,6 +4,9 @@ names and region are read at import time."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+
+import pytest
 
 os.environ.update(
     AWS_ACCESS_KEY_ID="testing",
@@ -27,4 +30,18 @@ for key in (
 ):
     os.environ.pop(key, None)
 
+from failover_did.settings import settings  # noqa: E402  (after the environment above)
+
 TOKEN = os.environ["TWILIO_AUTH_TOKEN"]
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """A command run in-process aims boto3 at its stack by setting AWS_* variables, and settings are
+    cached: neither may outlive the test that caused it."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+    settings.cache_clear()

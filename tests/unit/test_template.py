@@ -213,15 +213,17 @@ def test_policies_grant_exactly_what_the_health_checker_needs(translated: dict[s
 
 
 def test_policies_grant_exactly_what_the_formatter_needs(translated: dict[str, Any]) -> None:
-    from failover_did.alerts import formatter
+    from failover_did.alerts.dedupe import ALERTS_PARTITION
 
-    own_partition = {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [formatter.ALERTS_PARTITION]}}
+    own_partition = {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [ALERTS_PARTITION]}}
     assert _grants(translated, "FormatterFunction") == {
         "sns:Publish": [repr({"Ref": "NotifyTopic"})],
         "dynamodb:Scan": ["EventsTable", "HealthTable", "RulesTable"],
         "dynamodb:Query": ["EventsTable"],
         # only its own "what was sent" records: never a number's events or counts
         "dynamodb:PutItem": [f"EventsTable if {json.dumps(own_partition, sort_keys=True)}"],
+        # SAM's grant for the on-failure destination: an alarm the formatter could not deliver is kept
+        "sqs:SendMessage": ["FormatterDeadLetterQueue"],
     }
 
 
