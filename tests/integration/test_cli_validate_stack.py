@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 from failover_did_cli import schema
+from failover_did_cli.env import LOCAL_FALLBACK_BUCKET
 from failover_did_cli.local_stack import free_port
 
 STORED = 'numbers:\n  "+14155550100": {primary: {target: "sip:desk@pbx.example.com"}}\n'
@@ -46,6 +47,9 @@ def stack() -> Iterator[str]:
         "dynamodb", endpoint_url=url, region_name="us-east-1", aws_access_key_id="l", aws_secret_access_key="l"
     )
     schema.create_tables(client)
+    boto3.client(
+        "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="l", aws_secret_access_key="l"
+    ).create_bucket(Bucket=LOCAL_FALLBACK_BUCKET)
     stored = subprocess.run(
         [sys.executable, "-m", "failover_did_cli", "rules", "apply", "/dev/stdin"],
         input=STORED,
