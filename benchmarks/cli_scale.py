@@ -9,6 +9,7 @@ probed destinations and a failover on every fifth number. Prints figures; assert
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import subprocess
@@ -83,8 +84,11 @@ def main() -> None:
     from moto.server import ThreadedMotoServer
 
     from failover_did_cli import schema
-    from failover_did_cli.local_stack import free_port
+    from failover_did_cli.env import LOCAL_FALLBACK_BUCKET
+    from failover_did_cli.local_stack import free_port, serialise_dynamodb
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    serialise_dynamodb()  # as the local stack runs it
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -94,6 +98,9 @@ def main() -> None:
             "dynamodb", endpoint_url=url, region_name="us-east-1", aws_access_key_id="l", aws_secret_access_key="l"
         )
         schema.create_tables(client)
+        boto3.client(
+            "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="l", aws_secret_access_key="l"
+        ).create_bucket(Bucket=LOCAL_FALLBACK_BUCKET)
         env = {**os.environ, "FAILOVER_DID_LOCAL": url}
         env.pop("FAILOVER_DID_STACK", None)
         with tempfile.TemporaryDirectory() as scratch:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,6 +129,13 @@ def _apply_rules(path: Path, *, prune: bool) -> tuple[list[Change], list[RuleCha
     return changes, audit
 
 
+def some(numbers: Iterable[str], shown: int = 10) -> str:
+    """Numbers for a one-line message: the first `shown`, then how many more."""
+    listed = list(numbers)
+    more = f" and {len(listed) - shown} more" if len(listed) > shown else ""
+    return ", ".join(listed[:shown]) + more
+
+
 def write_audit(changes: list[RuleChange], who: str) -> str | None:
     """Write the audit events of rule changes already made; returns why they could not be, or None."""
     from datetime import UTC, datetime
@@ -140,7 +147,7 @@ def write_audit(changes: list[RuleChange], who: str) -> str | None:
     try:
         record_rule_changes(changes, who, datetime.now(UTC))
     except PynamoDBException as error:
-        numbers = ", ".join(c.number for c in changes)
+        numbers = some(c.number for c in changes)
         return f"the rules were changed ({numbers}), but their audit events could not be written: {error.msg}"
     return None
 
@@ -265,7 +272,7 @@ def apply(file: Path, prune: bool) -> None:
     if failed:
         raise click.ClickException(
             f"the rules were applied, but {len(failed)} fallback document(s) could not be published "
-            f"({', '.join(f.number for f in failed)}); run it again"
+            f"({some(f.number for f in failed)}); run it again"
         )
     if applied.audit_error:
         raise SystemExit(1)

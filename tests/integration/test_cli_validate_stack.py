@@ -15,7 +15,7 @@ import pytest
 
 from failover_did_cli import schema
 from failover_did_cli.env import LOCAL_FALLBACK_BUCKET
-from failover_did_cli.local_stack import free_port
+from failover_did_cli.local_stack import free_port, serialise_dynamodb
 
 STORED = 'numbers:\n  "+14155550100": {primary: {target: "sip:desk@pbx.example.com"}}\n'
 LOOP = (
@@ -39,6 +39,7 @@ def validate(path: Path, **env: str) -> subprocess.CompletedProcess[str]:
 def stack() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
+    serialise_dynamodb()  # as the local stack runs it
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
