@@ -10,7 +10,7 @@ from rich.table import Table
 
 from failover_did_cli.args import NUMBER
 from failover_did_cli.env import configure_aws
-from failover_did_cli.output import print_table
+from failover_did_cli.output import Page, matches_prefix, number_filter, paging, print_table
 
 _AGO = re.compile(r"^(\d+)\s*([mhd])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
@@ -39,25 +39,41 @@ def describe(kind: str, detail: dict[str, object]) -> str:
         word = "unreachable" if kind == "unreachable" else f"recovered ({detail.get('state')})"
         return f"{detail.get('tier_name')} {detail.get('target')} {word}, last check: {detail.get('reason')}"
     if kind == "rule-changed":
-        return f"rule {detail.get('action')} (version {detail.get('version')})"
+        version = f" (version {detail['version']})" if detail.get("version") is not None else ""
+        by = f" by {detail['by']}" if detail.get("by") else ""
+        diff = detail.get("diff")
+        changes = "; ".join(str(line) for line in diff) if isinstance(diff, list) and diff else ""
+        return f"rule {detail.get('action')}{by}{version}" + (f": {changes}" if changes else "")
     return ", ".join(f"{k}={v}" for k, v in sorted(detail.items()))
+
+
+KINDS = ("failover", "unreachable", "recovered", "rule-changed")
 
 
 @click.command()
 @click.argument("number", type=NUMBER, required=False)
 @click.option("--since", "since_text", default="7d", show_default=True, help="30m, 24h, 7d or an ISO time.")
-def events(number: str | None, since_text: str) -> None:
-    """Print the event log: failovers, destinations unreachable and recovered, rule changes."""
+@click.option("--kind", "kinds", type=click.Choice(KINDS), multiple=True, help="Only these kinds (repeatable).")
+@number_filter
+@paging
+def events(number: str | None, since_text: str, kinds: tuple[str, ...], prefix: str | None, page: Page) -> None:
+    """Print the event log: failovers, destinations unreachable and recovered, rule changes (who changed
+    which number, and what: before -> after). Newest last; --page counts from the newest."""
     configure_aws()
     from failover_did.store import events as store
     from failover_did_cli.rules_cmd import store_errors
 
     since = parse_since(since_text, datetime.now(UTC))
     with store_errors():
-        found = list(store.events_of(number, since) if number else store.all_events(since))
-    found.sort(key=lambda e: (e.at, e.number))
+        found = [
+            e
+            for e in (store.events_of(number, since) if number else store.all_events(since))
+            if (not kinds or e.kind in kinds) and matches_prefix(e.number, prefix)
+        ]
+    found.sort(key=lambda e: (e.at, e.number), reverse=True)
+    shown = list(reversed(page.of(found)))
     table = Table("time (UTC)", "number", "event", "details")
-    for event in found:
+    for event in shown:
         table.add_row(event.at.replace("T", " ")[:19], event.number, event.kind, describe(event.kind, event.detail))
     print_table(table)
-    click.echo(f"{len(found)} event(s) since {since:%Y-%m-%d %H:%M}Z")
+    click.echo(f"{page.footer(len(found), 'event(s)')} since {since:%Y-%m-%d %H:%M}Z")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +16,12 @@ from rich.table import Table
 from failover_did_cli.args import NUMBER
 from failover_did_cli.env import LOCAL_ENV, STACK_ENV, configure_aws, local_stack_hint
 from failover_did_cli.fallback_publish import FallbackResult, NotConfigured, Publisher, config_from_env
-from failover_did_cli.output import print_table
+from failover_did_cli.output import Page, matches_prefix, number_filter, paging, print_table
 
 if TYPE_CHECKING:
     from failover_did.rules.model import Rule
-    from failover_did.store.rules_store import Change
+    from failover_did.store.audit import RuleChange
+    from failover_did.store.rules_store import Change, StoredRule
 
 T = TypeVar("T")
 SYMBOL = {"added": "+", "changed": "~", "unchanged": "=", "deleted": "-", "kept": "!"}
@@ -72,6 +74,7 @@ class Applied:
     changes: list[Change]
     fallbacks: list[FallbackResult] = field(default_factory=list)
     not_published: str | None = None  # why no fallback was published at all
+    audit_error: str | None = None  # why the audit events of the changes were not written
 
     def fallback_of(self, number: str) -> FallbackResult | None:
         return next((f for f in self.fallbacks if f.number == number), None)
@@ -83,31 +86,70 @@ class Applied:
 
 def apply_file(path: Path, *, prune: bool = False) -> list[Change]:
     """The table part of `rules apply` as a function."""
-    return _apply_rules(path, prune=prune)
+    return _apply_rules(path, prune=prune)[0]
 
 
-def apply_and_publish(path: Path, *, prune: bool = False) -> Applied:
+def apply_and_publish(path: Path, *, prune: bool = False, audit_by: str | None = None) -> Applied:
     """`rules apply` as a function: write the rules, then publish the static fallbacks of what is stored
-    when a fallback bucket is configured. The local stack loads its rules through it too."""
+    when a fallback bucket is configured. The local stack loads its rules through it too. With `audit_by`
+    (who runs it), each number changed gets an audit event; a failure to write them is `audit_error`."""
     from failover_did_cli.fallback_publish import publish_after_apply
 
-    changes = _apply_rules(path, prune=prune)
+    changes, audit = _apply_rules(path, prune=prune)
+    audit_error = write_audit(audit, audit_by) if audit_by is not None else None
     try:
         publisher = Publisher(config_from_env())
     except NotConfigured as reason:
-        return Applied(changes, not_published=str(reason))
-    return Applied(changes, publish_after_apply(changes, publisher))
+        return Applied(changes, not_published=str(reason), audit_error=audit_error)
+    return Applied(changes, publish_after_apply(changes, publisher), audit_error=audit_error)
 
 
-def _apply_rules(path: Path, *, prune: bool) -> list[Change]:
+def _apply_rules(path: Path, *, prune: bool) -> tuple[list[Change], list[RuleChange]]:
     """Read the rules (the rules-set version first), judge the file against them, and write it only if
-    nobody wrote the rules in between (rules_store.apply_rules)."""
+    nobody wrote the rules in between (rules_store.apply_rules). Returns the changes, and each number's
+    rule before and after for the audit events."""
     from failover_did.store import rules_store
+    from failover_did.store.audit import RuleChange
 
     with store_errors():
         snapshot = rules_store.read_snapshot()
         rules = read_rules(path, known_numbers=snapshot.numbers)
-        return rules_store.apply_rules(rules, prune=prune, snapshot=snapshot)
+        changes = rules_store.apply_rules(rules, prune=prune, snapshot=snapshot)
+    audit = [
+        RuleChange(
+            c.number,
+            c.action,
+            dict(snapshot.items[c.number].rule) if c.number in snapshot.items else None,
+            rules[c.number].to_doc() if c.number in rules else None,
+            c.version,
+        )
+        for c in changes
+        if c.action in ("added", "changed", "deleted")
+    ]
+    return changes, audit
+
+
+def some(numbers: Iterable[str], shown: int = 10) -> str:
+    """Numbers for a one-line message: the first `shown`, then how many more."""
+    listed = list(numbers)
+    more = f" and {len(listed) - shown} more" if len(listed) > shown else ""
+    return ", ".join(listed[:shown]) + more
+
+
+def write_audit(changes: list[RuleChange], who: str) -> str | None:
+    """Write the audit events of rule changes already made; returns why they could not be, or None."""
+    from datetime import UTC, datetime
+
+    from pynamodb.exceptions import PynamoDBException
+
+    from failover_did.store.audit import record_rule_changes
+
+    try:
+        record_rule_changes(changes, who, datetime.now(UTC))
+    except PynamoDBException as error:
+        numbers = some(c.number for c in changes)
+        return f"the rules were changed ({numbers}), but their audit events could not be written: {error.msg}"
+    return None
 
 
 FALLBACK_NOTE = {
@@ -151,9 +193,27 @@ def with_store(fn: Callable[[], T]) -> T:
 
 
 @click.group()
-def rules() -> None:
+@click.pass_context
+def rules(ctx: click.Context) -> None:
     """Validate, apply and inspect failover rules."""
+    if ctx.invoked_subcommand == "validate":
+        return  # validate reaches for the stack itself and judges the file alone when it cannot
     configure_aws()
+
+
+def stored_numbers_for_validate() -> tuple[frozenset[str] | None, str | None]:
+    """The numbers a stack routes (so validate finds the loops apply would refuse): None with no stack set,
+    or None and why when the stack cannot be reached."""
+    if not (os.environ.get(LOCAL_ENV, "").strip() or os.environ.get(STACK_ENV, "").strip()):
+        return None, None
+    try:
+        configure_aws()
+        with store_errors():
+            from failover_did.store import rules_store
+
+            return frozenset(s.rule.number for s in rules_store.all_rules()), None
+    except click.ClickException as error:
+        return None, f"could not reach the stack, judged the file alone: {error.message}"
 
 
 @rules.command()
@@ -161,14 +221,22 @@ def rules() -> None:
 def validate(file: Path) -> None:
     """Check FILE without touching the table; exit 1 naming every problem.
 
+    With a stack set (FAILOVER_DID_LOCAL or FAILOVER_DID_STACK) its stored numbers are read too, so a
+    failover to a number already routed here is refused as a loop, as apply would; when the stack cannot
+    be reached, one line says so and the file is judged alone.
+
     Loopback and private addresses are accepted with a warning unless ALLOW_PRIVATE_TARGETS (or
     FAILOVER_DID_LOCAL) says the deployment probes them."""
     from failover_did.rules.warnings import rule_warnings
 
-    parsed = read_rules(file, allow_private=True)
+    known, unreachable = stored_numbers_for_validate()
+    if unreachable:
+        click.echo(f"{file}: {unreachable}", err=True)
+    parsed = read_rules(file, known_numbers=known or frozenset(), allow_private=True)
     for warning in rule_warnings(parsed, private_allowed=private_targets_allowed()):
         click.echo(f"{file}: warning: {warning}", err=True)
-    click.echo(f"{file}: {len(parsed)} number(s) OK")
+    against = "" if known is None else f" (checked against the {len(known)} number(s) stored in the stack)"
+    click.echo(f"{file}: {len(parsed)} number(s) OK{against}")
     for number, rule in sorted(parsed.items()):
         click.echo(f"  {number}: " + " -> ".join(t.target for t in rule.tiers))
 
@@ -182,7 +250,9 @@ def apply(file: Path, prune: bool) -> None:
     With a fallback bucket (FAILOVER_DID_STACK, FAILOVER_DID_LOCAL, or FALLBACK_BUCKET and FALLBACK_BASE_URL),
     each number's static fallback TwiML is published too and its URL printed: set it as the number's
     Voice Fallback URL (HTTP GET)."""
-    applied = apply_and_publish(file, prune=prune)
+    from failover_did_cli.identity import operator_identity
+
+    applied = apply_and_publish(file, prune=prune, audit_by=operator_identity())
     changes = applied.changes
     for change in changes:
         version = f" (version {change.version})" if change.version is not None else ""
@@ -196,24 +266,35 @@ def apply(file: Path, prune: bool) -> None:
     click.echo(", ".join(f"{n} {action}" for action, n in counts.items() if n) or "no rules")
     if applied.not_published:
         click.echo(f"no fallback published: {applied.not_published}")
+    if applied.audit_error:
+        click.echo(f"Error: {applied.audit_error}", err=True)
     failed = applied.failed_fallbacks
     if failed:
         raise click.ClickException(
             f"the rules were applied, but {len(failed)} fallback document(s) could not be published "
-            f"({', '.join(f.number for f in failed)}); run it again"
+            f"({some(f.number for f in failed)}); run it again"
         )
+    if applied.audit_error:
+        raise SystemExit(1)
 
 
 @rules.command(name="list")
-def list_rules() -> None:
-    """List every number with its cascade."""
+@number_filter
+@paging
+def list_rules(prefix: str | None, page: Page) -> None:
+    """List every number with its cascade (--prefix to narrow, --limit/--page to page)."""
     from failover_did.store import rules_store
 
-    stored = with_store(lambda: sorted(rules_store.all_rules(), key=lambda s: s.rule.number))
+    stored = with_store(
+        lambda: sorted(
+            (s for s in rules_store.all_rules() if matches_prefix(s.rule.number, prefix)), key=lambda s: s.rule.number
+        )
+    )
+    shown = page.of(stored)
     table = Table("number", "primary", "failover", "triggers", "version", "updated")
     for column in table.columns:
         column.no_wrap = True
-    for item in stored:
+    for item in shown:
         rule = item.rule
         table.add_row(
             rule.number,
@@ -224,7 +305,7 @@ def list_rules() -> None:
             item.updated_at.strftime("%Y-%m-%d %H:%M:%SZ") if item.updated_at else "-",
         )
     print_table(table)
-    click.echo(f"{len(stored)} number(s)")
+    click.echo(page.footer(len(stored), "number(s)"))
 
 
 @rules.command()
@@ -263,19 +344,49 @@ def describe_fallback(rule: Rule, key: str | None) -> str:
     return url if current else f"{url} (missing or out of date: run `rules apply`)"
 
 
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
 @rules.command()
 @click.argument("number", type=NUMBER)
-def delete(number: str) -> None:
-    """Delete NUMBER's rule (calls to it then hear a short message) and its published fallback."""
-    from botocore.exceptions import BotoCoreError, ClientError
+@click.option("--yes", "-y", is_flag=True, help="Delete without asking (for scripts).")
+def delete(number: str, yes: bool) -> None:
+    """Delete NUMBER's rule (calls to it then hear a short message) and its published fallback.
 
+    Asks first; --yes skips the question (without a terminal to ask on, --yes is required)."""
     from failover_did.store import rules_store
-    from failover_did_cli.fallback_publish import describe_error
+    from failover_did.store.audit import RuleChange
+    from failover_did_cli.identity import operator_identity
 
+    if not yes:
+        if not stdin_is_terminal():
+            raise click.ClickException(f"not deleting {number}: no terminal to confirm on; pass --yes to delete it")
+        current = with_store(lambda: rules_store.get_stored(number))
+        if current is None:
+            raise click.ClickException(f"no rule for {number}")
+        cascade = " -> ".join(t.target for t in current.rule.tiers)
+        if not click.confirm(f"Delete the rule of {number} ({cascade})? Its calls will then hear a short message"):
+            raise click.ClickException(f"not deleted: {number} is unchanged")
     deleted = with_store(lambda: rules_store.delete_stored(number))
     if deleted is None:
         raise click.ClickException(f"no rule for {number}")
     click.echo(f"- {number} deleted")
+    audit_error = write_audit(
+        [RuleChange(number, "deleted", deleted.rule.to_doc(), None, deleted.version)], operator_identity()
+    )
+    if audit_error:
+        click.echo(f"Error: {audit_error}", err=True)
+    _delete_fallback(deleted)
+    if audit_error:
+        raise SystemExit(1)
+
+
+def _delete_fallback(deleted: StoredRule) -> None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from failover_did_cli.fallback_publish import describe_error
+
     if deleted.fallback_key is None:
         return
     try:

@@ -8,9 +8,11 @@ import click
 from rich.table import Table
 
 from failover_did.health.hysteresis import DEGRADED, DOWN, UNVERIFIED, TargetHealth
+from failover_did.protection import AT_RISK, FAILING_OVER, PROTECTED, UNPROTECTED, Protection
+from failover_did.rules.model import Rule
 from failover_did_cli.args import NUMBER
 from failover_did_cli.env import configure_aws
-from failover_did_cli.output import print_table
+from failover_did_cli.output import Page, matches_prefix, number_filter, paging, print_table
 
 ADVICE = (
     "the health checker cannot reach {targets}; they are dialed as usual. Allow the probe's source address "
@@ -41,51 +43,83 @@ def health_text(health: TargetHealth | None, probed: bool) -> str:
     return health.state
 
 
+STATUSES = {"protected": PROTECTED, "unprotected": UNPROTECTED, "at-risk": AT_RISK, "failing-over": FAILING_OVER}
+
+
 @click.command()
 @click.argument("number", type=NUMBER, required=False)
-def status(number: str | None) -> None:
+@number_filter
+@click.option(
+    "--status",
+    "wanted",
+    type=click.Choice(sorted(STATUSES)),
+    multiple=True,
+    help="Only numbers in this status (repeatable).",
+)
+@paging
+def status(number: str | None, prefix: str | None, wanted: tuple[str, ...], page: Page) -> None:
     """Show each number's primary, tiers, health, last failover, failovers this month and its status:
     Protected, Unprotected, At risk or Failing over."""
     configure_aws()
-    from failover_did.protection import protection
-    from failover_did.routing import probe_target
     from failover_did.store import events as event_store
     from failover_did.store import failovers, health_store, rules_store
     from failover_did_cli.rules_cmd import store_errors
 
     now = datetime.now(UTC)
-    with store_errors():
-        stored = [s.rule for s in rules_store.all_rules() if number in (None, s.rule.number)]
+    with store_errors():  # a few bulk reads, whatever the number of numbers
+        stored = sorted(
+            (
+                s.rule
+                for s in rules_store.all_rules()
+                if number in (None, s.rule.number) and matches_prefix(s.rule.number, prefix)
+            ),
+            key=lambda r: r.number,
+        )
         health = {h.target: h for h in health_store.all_health()}
         last_run = health_store.last_run()
-        rows = []
-        for rule in sorted(stored, key=lambda r: r.number):
-            recent = [e for e in event_store.events_of(rule.number, now - timedelta(days=31)) if e.kind == "failover"]
-            rows.append((rule, recent[-1] if recent else None, failovers.failovers_this_month(rule.number, now)))
     if number and not stored:
         raise click.ClickException(f"no rule for {number}")
+    judged = [(rule, *cascade_of(rule, health)) for rule in stored]
+    statuses = {STATUSES[w] for w in wanted}
+    judged = [j for j in judged if not statuses or j[1].status in statuses]
+    shown = page.of(judged)
+    numbers = [rule.number for rule, *_ in shown]
+    with store_errors():
+        last = event_store.last_failovers(now - timedelta(days=31), numbers) if numbers else {}
+        counts = failovers.counts_this_month(numbers, now) if numbers else {}
     table = Table("number", "status", "cascade (health)", "last failover", "this month")
     for column in table.columns:
         column.no_wrap = True
     unreachable: list[str] = []
-    for rule, last, count in rows:
-        states = {}
-        lines = []
-        for index, tier in enumerate(rule.tiers):
-            target = probe_target(tier)
-            item = health.get(target) if tier.is_judged else None
-            if item is not None:
-                states[target] = item.state
-            text = health_text(item, tier.is_probed) if tier.is_judged else "not probed"
-            if tier.is_probed and item is not None and item.state == UNVERIFIED and item.checked_at:
-                unreachable.append(target)
-            lines.append(f"{'primary' if index == 0 else f'tier {index}'}: {tier.target}  [{text}]")
-        verdict = protection(rule, states)
+    for rule, verdict, lines, unverified in shown:
+        unreachable += unverified
+        count = counts.get(rule.number, 0)
         budget = f"{count} / {rule.monthly_failover_budget}" if rule.monthly_failover_budget else str(count)
-        last_text = f"{last.at[:16].replace('T', ' ')}Z to tier {last.detail.get('to_tier')}" if last else "-"
+        event = last.get(rule.number)
+        last_text = f"{event.at[:16].replace('T', ' ')}Z to tier {event.detail.get('to_tier')}" if event else "-"
         table.add_row(rule.number, f"{verdict.status}\n{verdict.why}", "\n".join(lines), last_text, budget)
     print_table(table, width=220)
     checked = f"last health check {last_run}" if last_run else "no health check has run yet"
-    click.echo(f"{len(rows)} number(s); {checked}")
+    click.echo(f"{page.footer(len(judged), 'number(s)')}; {checked}")
     if unreachable:
         click.echo(ADVICE.format(targets=", ".join(sorted(set(unreachable)))))
+
+
+def cascade_of(rule: Rule, health: dict[str, TargetHealth]) -> tuple[Protection, list[str], list[str]]:
+    """A rule's status, one line per tier with its health, and its probed targets the prober cannot reach."""
+    from failover_did.protection import protection
+    from failover_did.routing import probe_target
+
+    states = {}
+    lines = []
+    unreachable = []
+    for index, tier in enumerate(rule.tiers):
+        target = probe_target(tier)
+        item = health.get(target) if tier.is_judged else None
+        if item is not None:
+            states[target] = item.state
+        text = health_text(item, tier.is_probed) if tier.is_judged else "not probed"
+        if tier.is_probed and item is not None and item.state == UNVERIFIED and item.checked_at:
+            unreachable.append(target)
+        lines.append(f"{'primary' if index == 0 else f'tier {index}'}: {tier.target}  [{text}]")
+    return protection(rule, states), lines, unreachable

@@ -117,7 +117,7 @@ def test_rules_commands_against_the_running_stack(local_stack: RunningStack, tmp
     reply = call.start()
     assert reply.dial is not None and reply.dial.targets == ("+14155550444",) and reply.dial.timeout == 12
 
-    assert local_stack.cli("rules", "delete", "+14155550400").returncode == 0
+    assert local_stack.cli("rules", "delete", "+14155550400", "--yes").returncode == 0
     missing = local_stack.cli("rules", "show", "+14155550400")
     assert missing.returncode == 1 and "no rule for +14155550400" in missing.stderr
 

@@ -13,6 +13,24 @@ from failover_did_cli import schema
 from tests.support import RULES_YAML, Webhook
 
 
+@pytest.fixture(autouse=True)
+def own_environment() -> Iterator[None]:
+    """A command run in-process with FAILOVER_DID_LOCAL aims boto3 at that endpoint through os.environ, and
+    the table models keep the connection they made: neither may leak into the next test."""
+    import os
+
+    from failover_did.store import failovers
+    from failover_did.store.tables import CallItem, EventItem, FailoverCount, HealthItem, RuleItem, RulesSetItem
+
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    for model in (RuleItem, RulesSetItem, CallItem, HealthItem, EventItem, FailoverCount):
+        model._connection = None
+    failovers._connection.cache_clear()
+
+
 @pytest.fixture
 def aws() -> Iterator[Any]:
     with mock_aws():

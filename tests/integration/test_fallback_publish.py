@@ -171,7 +171,7 @@ def test_delete_and_prune_remove_the_object(s3: Any, tmp_path: Path) -> None:
     assert set(objects(s3)) == {f"fallback/{key_100}.xml"}
     assert set(objects(s3, "private/")) == {"private/+14155550100.xml"}
 
-    result = CliRunner().invoke(cli, ["rules", "delete", "+14155550100"])
+    result = CliRunner().invoke(cli, ["rules", "delete", "+14155550100", "--yes"])
     assert result.exit_code == 0, result.output
     assert f"fallback: {BASE}{key_100}.xml deleted" in result.output
     assert objects(s3) == {} and objects(s3, "") == {}
@@ -237,7 +237,9 @@ def test_delete_between_read_and_write_refuses_the_apply(
 ) -> None:
     apply_and_publish(rules_file(tmp_path, 10))
     deleted: list[Any] = []
-    interleaved(monkeypatch, lambda: deleted.append(CliRunner().invoke(cli, ["rules", "delete", "+14155550200"])))
+    interleaved(
+        monkeypatch, lambda: deleted.append(CliRunner().invoke(cli, ["rules", "delete", "+14155550200", "--yes"]))
+    )
     with pytest.raises(click.ClickException, match="changed by someone else"):
         apply_and_publish(rules_file(tmp_path, 20))
     assert deleted[0].exit_code == 0, deleted[0].output

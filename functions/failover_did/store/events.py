@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -64,7 +64,26 @@ def events_of(number: str, since: datetime | None = None) -> Iterator[Event]:
         yield Event(item.number, item.sk.split("#", 1)[0], item.kind, dict(item.detail))
 
 
-def all_events(since: datetime | None = None) -> Iterator[Event]:
+def all_events(since: datetime | None = None, kind: str | None = None) -> Iterator[Event]:
     condition = EventItem.sk.between(iso(since) if since else "0", _LAST) & EventItem.number.startswith("+")
+    if kind is not None:
+        condition &= EventItem.kind == kind
     for item in EventItem.scan(filter_condition=condition):
         yield Event(item.number, item.sk.split("#", 1)[0], item.kind, dict(item.detail))
+
+
+def last_failovers(since: datetime, numbers: Collection[str] | None = None) -> dict[str, Event]:
+    """Each number's latest failover since `since`: one query for a single number, else one scan of the
+    table (paged by DynamoDB), never a request per number."""
+    wanted = None if numbers is None else set(numbers)
+    if wanted is not None and len(wanted) == 1:
+        found: Iterator[Event] = events_of(next(iter(wanted)), since)
+    else:
+        found = all_events(since, kind="failover")
+    latest: dict[str, Event] = {}
+    for event in found:
+        if event.kind != "failover" or (wanted is not None and event.number not in wanted):
+            continue
+        if event.number not in latest or event.at >= latest[event.number].at:
+            latest[event.number] = event
+    return latest

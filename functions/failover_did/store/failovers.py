@@ -4,6 +4,7 @@ call's first failover) the number's monthly count, in one DynamoDB transaction."
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -81,6 +82,13 @@ def failovers_this_month(number: str, at: datetime) -> int:
         return int(FailoverCount.get(number, month_key(at)).failovers)
     except FailoverCount.DoesNotExist:
         return 0
+
+
+def counts_this_month(numbers: Collection[str], at: datetime) -> dict[str, int]:
+    """The failovers this month of many numbers, in batched reads (100 keys a request); absent: none yet."""
+    key = month_key(at)
+    keys = [(number, key) for number in sorted(set(numbers))]
+    return {item.number: int(item.failovers) for item in FailoverCount.batch_get(keys)}
 
 
 def claim_budget_alert(number: str, at: datetime) -> bool:

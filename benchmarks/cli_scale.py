@@ -1,0 +1,124 @@
+"""How long the operator's commands take at 1,000 numbers on the local stack's AWS emulation (a moto server
+on loopback, as `failover-did local` runs it): each command runs as the operator runs it, in its own
+process, so the figures include start-up. Seeds 1,000 rules (applied with `rules apply`), the health of the
+probed destinations and a failover on every fifth number. Prints figures; asserts nothing about time.
+
+    .venv/bin/python benchmarks/cli_scale.py [--numbers 1000] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+COMMANDS: list[list[str]] = [
+    ["--help"],
+    ["rules", "list"],
+    ["rules", "list", "--limit", "0"],
+    ["rules", "list", "--prefix", "+1415555"],
+    ["status"],
+    ["status", "--limit", "0"],
+    ["status", "--status", "failing-over"],
+    ["status", "+14155550007"],
+    ["events"],
+    ["events", "--limit", "0"],
+    ["events", "--kind", "failover", "--prefix", "+1415555"],
+]
+
+
+def rules_yaml(count: int) -> str:
+    lines = ["numbers:"]
+    for index in range(count):
+        number = f"+1415555{index:04d}" if index < count // 2 else f"+1212555{index:04d}"
+        primary = f"sip:desk{index % 50}@pbx{index % 50}.example.com"
+        lines.append(
+            f'  "{number}": {{primary: {{target: "{primary}"}}, '
+            f'failover: [{{target: "+1650555{index:04d}"}}, {{target: "sip:oncall@dr.example.net"}}]}}'
+        )
+    return "\n".join(lines) + "\n"
+
+
+def seed(count: int) -> None:
+    """Health for every probed destination (a few down) and failovers on every fifth number."""
+    from failover_did_cli.env import configure_aws
+
+    configure_aws()
+    from failover_did.store import failovers, health_store
+
+    now = datetime.now(UTC)
+    for host in range(50):
+        result = "down" if host < 3 else "up"
+        for _ in range(2):
+            health_store.record_check(f"sip:desk{host}@pbx{host}.example.com", result, "503" if host < 3 else "", now)
+    health_store.mark_run(now, 51)
+    for index in range(0, count, 5):
+        number = f"+1415555{index:04d}" if index < count // 2 else f"+1212555{index:04d}"
+        failover = failovers.Failover(number, f"CA{index:032x}", 0, 1, f"+1650555{index:04d}", "busy", True)
+        failovers.record_failover(failover, now)
+
+
+def timed(args: list[str], env: dict[str, str]) -> tuple[float, str]:
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "failover_did_cli", *args], env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
+    return elapsed, done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--numbers", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=3)
+    options = parser.parse_args()
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from failover_did_cli import schema
+    from failover_did_cli.env import LOCAL_FALLBACK_BUCKET
+    from failover_did_cli.local_stack import free_port, serialise_dynamodb
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    serialise_dynamodb()  # as the local stack runs it
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        client = boto3.client(
+            "dynamodb", endpoint_url=url, region_name="us-east-1", aws_access_key_id="l", aws_secret_access_key="l"
+        )
+        schema.create_tables(client)
+        boto3.client(
+            "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="l", aws_secret_access_key="l"
+        ).create_bucket(Bucket=LOCAL_FALLBACK_BUCKET)
+        env = {**os.environ, "FAILOVER_DID_LOCAL": url}
+        env.pop("FAILOVER_DID_STACK", None)
+        with tempfile.TemporaryDirectory() as scratch:
+            path = Path(scratch) / "rules.yaml"
+            path.write_text(rules_yaml(options.numbers))
+            took, last = timed(["rules", "apply", str(path)], env)
+            print(f"rules apply ({options.numbers} numbers added)   {took:6.2f} s   {last}")
+            os.environ["FAILOVER_DID_LOCAL"] = url
+            seed(options.numbers)
+            took, last = timed(["rules", "validate", str(path)], env)
+            print(f"rules validate (against the stack)   {took:6.2f} s   {last}")
+        for args in COMMANDS:
+            runs = [timed(args, env) for _ in range(options.runs)]
+            median = statistics.median(t for t, _ in runs)
+            print(f"{' '.join(args):<40} {median:6.2f} s (median of {options.runs})   {runs[-1][1][:90]}")
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
