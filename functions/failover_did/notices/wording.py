@@ -126,10 +126,7 @@ def digest_notice(number: str, calls: Sequence[Missed], total: int, since: str, 
     lines = [
         f"{total} more {noun} to {human_number(number)} since {stamp(since)} (after the one already notified).",
         "",
-        *(
-            f"- {stamp(c.started)}  {caller(c.caller)}: {c.ending}" + (f"  {c.recording_url}" if c.recording_url else "")
-            for c in calls[-DIGEST_LINES:]
-        ),
+        *(_digest_line(c) for c in calls[-DIGEST_LINES:]),
     ]
     if total > len(calls[-DIGEST_LINES:]):
         lines.append(f"- ... and {total - len(calls[-DIGEST_LINES:])} more not listed here")
@@ -140,6 +137,11 @@ def digest_notice(number: str, calls: Sequence[Missed], total: int, since: str, 
         email="\n".join(lines),
         about=MISSED_CALL,
     )
+
+
+def _digest_line(call: Missed) -> str:
+    link = f"  {call.recording_url}" if call.recording_url else ""
+    return f"- {stamp(call.started)}  {caller(call.caller)}: {call.ending}{link}"
 
 
 def _how(record: CallRecord) -> str:
@@ -164,5 +166,3 @@ def _tried(record: CallRecord) -> list[str]:
 
 def _url(url: str | None) -> str:
     return one_line(url, MAX_URL) if url else ""
-
-

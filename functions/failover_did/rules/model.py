@@ -127,10 +127,14 @@ class Rule:
                 transcribe=bool(final.get("transcribe")),
             ),
             monthly_failover_budget=doc.get("monthly_failover_budget"),
-            notify=None
-            if not isinstance(notify, dict)
-            else Notify(tuple(str(e) for e in notify.get("email") or ()), tuple(str(n) for n in notify.get("sms") or ())),
+            notify=_notify(notify),
         )
+
+
+def _notify(doc: object) -> Notify | None:
+    if not isinstance(doc, dict):
+        return None
+    return Notify(tuple(str(e) for e in doc.get("email") or ()), tuple(str(n) for n in doc.get("sms") or ()))
 
 
 def _tier(doc: dict[str, Any]) -> Tier:

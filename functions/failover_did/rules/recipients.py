@@ -67,7 +67,8 @@ def _email(where: str, value: object, problems: list[str]) -> str | None:
     text = value.strip() if isinstance(value, str) else ""
     if not isinstance(value, str) or len(text) > MAX_EMAIL_CHARS or not _EMAIL.fullmatch(text):
         problems.append(
-            f"{where}: {show(value)} is not an email address like ops@example.com (at most {MAX_EMAIL_CHARS} characters)"
+            f"{where}: {show(value)} is not an email address like ops@example.com "
+            f"(at most {MAX_EMAIL_CHARS} characters)"
         )
         return None
     local, _, domain = text.partition("@")
