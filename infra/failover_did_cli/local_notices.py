@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from failover_did.alerts.wording import one_line
 from failover_did_cli.env import LOCAL_NOTIFY_TOPIC
 
 SINK_QUEUE = "failover-did-notices"
@@ -37,18 +38,19 @@ def create(endpoint: str) -> Sink:
 
 
 def line(envelope: dict[str, Any]) -> str | None:
-    """`notice: missed call from ... to ...: <the SMS's tail>` for a missed-call notice, else None."""
+    """`notice: missed call from A to B: how it ended[, the recording]` for a missed-call notice as an SQS
+    subscriber receives it (the subject and the email text), else None."""
     attributes = envelope.get("MessageAttributes") or {}
     if (attributes.get("notice") or {}).get("Value") != "missed-call":
         return None
-    subject = str(envelope.get("Subject") or "")
-    try:
-        sms = str(json.loads(envelope.get("Message") or "{}").get("sms", ""))
-    except (ValueError, AttributeError):
-        sms = str(envelope.get("Message") or "")
-    about = subject[:1].lower() + subject[1:]
-    _, _, tail = sms.partition(": ")
-    return f"notice: {about}: {tail}" if tail else f"notice: {about}"
+    subject = one_line(envelope.get("Subject"), 100)
+    fields = {}
+    for text in str(envelope.get("Message") or "").splitlines():
+        name, sep, value = text.partition(":")
+        if sep and name in ("How", "Recording"):
+            fields[name] = one_line(value, 300)
+    parts = [subject[:1].lower() + subject[1:], *(fields[k] for k in ("How", "Recording") if k in fields)]
+    return "notice: " + ": ".join(parts[:2]) + (f" {parts[2]}" if len(parts) > 2 else "")
 
 
 def drain(endpoint: str, sink: Sink) -> list[str]:
