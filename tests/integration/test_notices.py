@@ -339,3 +339,35 @@ def test_without_a_window_table_every_call_is_still_noticed(stack: Stack, monkey
     missed_call(record(sid="CA1"), T0)
     missed_call(record(sid="CA2"), T0 + timedelta(seconds=10))
     assert len(stack.own.read()) == 2
+
+
+# --- a transcript that arrives after the notice ----------------------------------------------------
+
+
+def test_a_late_transcript_follows_the_calls_own_notice_once(stack: Stack) -> None:
+    from failover_did.notices import voicemail_transcribed
+
+    missed_call(record(sid="CA1"), T0)
+    stack.own.read()
+    done = record(sid="CA1", transcript="Hi, it's Dana, please call me back about the order.")
+    voicemail_transcribed(done, T0 + timedelta(seconds=90))
+    voicemail_transcribed(done, T0 + timedelta(seconds=95))  # Twilio retried the transcription callback
+    (follow_up,) = stack.own.read()
+    assert follow_up["sms"] == (
+        'Voicemail +1 415-555-0199 -> +1 415-555-0100 at 10:02Z: "Hi, it\'s Dana, please call me back about the order."'
+    )
+    assert "Hi, it's Dana, please call me back about the order." in follow_up["email"]
+    assert follow_up["attributes"]["number"] == OWN
+
+
+def test_a_transcript_of_a_call_waiting_for_the_digest_goes_into_the_digest(stack: Stack) -> None:
+    from failover_did.notices import voicemail_transcribed
+
+    missed_call(record(sid="CA1"), T0)
+    missed_call(record(sid="CA2"), T0 + timedelta(seconds=30))
+    stack.own.read()
+    voicemail_transcribed(record(sid="CA2", transcript="Second caller here."), T0 + timedelta(seconds=60))
+    assert stack.own.read() == []  # no extra text during an outage
+    flush(T0 + timedelta(minutes=6))
+    (digest,) = stack.own.read()
+    assert '"Second caller here."' in digest["email"]

@@ -3,6 +3,6 @@ cascade rang) reaches the number's people by SMS and email through the one deliv
 
 from __future__ import annotations
 
-from failover_did.notices.missed import missed_call
+from failover_did.notices.missed import missed_call, voicemail_transcribed
 
-__all__ = ["missed_call"]
+__all__ = ["missed_call", "voicemail_transcribed"]

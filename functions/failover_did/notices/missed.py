@@ -17,7 +17,7 @@ from failover_did.alerts import delivery
 from failover_did.alerts.delivery import Notice
 from failover_did.call_record import CallRecord
 from failover_did.notices import window
-from failover_did.notices.wording import Missed, digest_notice, missed_notice
+from failover_did.notices.wording import Missed, digest_notice, missed_notice, transcript_notice
 from failover_did.observability import logger
 from failover_did.settings import settings
 
@@ -72,6 +72,22 @@ def missed_call(record: CallRecord, now: datetime, publish: Publish = delivery.p
         _send(addressed(notice, record.number), topic_arn, publish, record.number, decision.calls, decision.total, now)
         return
     _send(addressed(missed_notice(record, now), record.number), topic_arn, publish, record.number, (missed,), 1, now)
+
+
+def voicemail_transcribed(record: CallRecord, now: datetime, publish: Publish = delivery.publish) -> None:
+    """Twilio's transcription of a missed call's voicemail arrived (`record.transcript`), maybe after its
+    notice went out. If that notice was the call's own, a follow-up with the text is sent, once; if the
+    call waits in a digest window, the text goes into the digest. Otherwise (already in a sent digest) it
+    stays in the call log. Raises when SNS refuses the follow-up."""
+    if not record.transcript or not record.missed or record.test:
+        return
+    topic_arn = settings().notify_topic_arn
+    if not topic_arn:
+        return
+    if window.transcribed(record.number, record.call_sid, record.transcript, now):
+        notice = addressed(transcript_notice(record, now), record.number)
+        message_id = publish(notice, topic_arn)
+        logger.info("voicemail transcript sent", extra={"call_sid": record.call_sid, "message_id": message_id})
 
 
 def flush(now: datetime, publish: Publish = delivery.publish) -> list[str]:

@@ -18,14 +18,14 @@ window (which the next flush sends), so a failed publish delays a notice and nev
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pynamodb.exceptions import PynamoDBException
 
 from failover_did.alerts.wording import parse_time
-from failover_did.notices.wording import Missed
+from failover_did.notices.wording import TRANSCRIPT_KEPT, Missed
 from failover_did.observability import logger
 from failover_did.store import breaker, events
 from failover_did.store.tables import EventItem
@@ -46,6 +46,7 @@ class Window:
     count: int = 0  # missed calls waiting for the digest
     calls: tuple[Missed, ...] = ()  # the last KEPT_CALLS of them
     sids: tuple[str, ...] = ()
+    first: str = ""  # the call notified at once when the window opened (its transcript may follow)
 
     def closed(self, now: datetime) -> bool:
         until = parse_time(self.until)
@@ -58,6 +59,7 @@ class Window:
             "count": self.count,
             "calls": [asdict(c) for c in self.calls],
             "sids": list(self.sids),
+            "first": self.first,
         }
 
     @classmethod
@@ -69,6 +71,7 @@ class Window:
                 str(c.get("started", "")),
                 str(c.get("ending", "")),
                 c.get("recording_url") or None,
+                c.get("transcript") or None,
             )
             for c in detail.get("calls") or []
             if isinstance(c, dict)
@@ -80,6 +83,7 @@ class Window:
             count if isinstance(count, int) and count >= 0 else len(calls),
             calls,
             tuple(str(s) for s in detail.get("sids") or []),
+            str(detail.get("first") or ""),
         )
 
 
@@ -147,11 +151,13 @@ def decide(number: str, missed: Missed, now: datetime) -> Decision:
             return Decision("repeat")
         sids = (*(window.sids if window else ()), missed.call_sid)
         if window is None or window.closed(now):
+            overdue = window is not None and window.count > 0
+            opened = fresh(now, sids)
             try:
-                put(number, fresh(now, sids), now, stored.detail)
+                put(number, opened if overdue else replace(opened, first=missed.call_sid), now, stored.detail)
             except Lost:
                 continue
-            if window is not None and window.count > 0:  # its digest is overdue: this call goes with it
+            if window is not None and overdue:  # its digest is overdue: this call goes with it
                 calls = (*window.calls, missed)[-KEPT_CALLS:]
                 return Decision("digest", calls, window.count + 1, window.opened)
             return Decision("notify")
@@ -180,6 +186,34 @@ def take_due(number: str, now: datetime) -> Decision | None:
             continue
         return Decision("digest", window.calls, window.count, window.opened)
     return None
+
+
+def transcribed(number: str, call_sid: str, transcript: str, now: datetime) -> bool:
+    """A call's transcript arrived. Kept with the call when it waits for a digest; True when the call was
+    the one notified at once and its follow-up is now claimed (to be sent by the caller, exactly once)."""
+    for _ in range(ATTEMPTS):
+        stored = read(number)
+        window = stored.window
+        if window is None:
+            return False
+        if any(c.call_sid == call_sid for c in window.calls):
+            calls = tuple(
+                replace(c, transcript=transcript[:TRANSCRIPT_KEPT]) if c.call_sid == call_sid else c
+                for c in window.calls
+            )
+            try:
+                put(number, replace(window, calls=calls), now, stored.detail)
+            except Lost:
+                continue
+            return False
+        if window.first != call_sid:
+            return False
+        try:
+            put(number, replace(window, first=""), now, stored.detail)
+        except Lost:
+            continue
+        return True
+    return False
 
 
 def put_back(number: str, calls: tuple[Missed, ...], count: int, now: datetime) -> None:

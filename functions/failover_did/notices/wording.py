@@ -20,6 +20,7 @@ _HIDDEN_FROM = frozenset({"", "anonymous", "restricted", "private", "unknown", "
 _HIDDEN_NUMBERS = frozenset({"+266696687", "+86282452253", "+8656696", "+2562533", "+7378742833"})
 MAX_URL = 300  # a recording URL longer than this is not Twilio's; shown cut
 DIGEST_LINES = 20  # calls listed one by one in a digest's email
+TRANSCRIPT_KEPT = 500  # characters of a transcript kept for a digest
 
 
 def caller(raw: str) -> str:
@@ -102,6 +103,7 @@ class Missed:
     started: str  # ISO
     ending: str
     recording_url: str | None = None
+    transcript: str | None = None  # bounded to TRANSCRIPT_KEPT characters
 
     @classmethod
     def of(cls, record: CallRecord) -> Missed:
@@ -111,6 +113,7 @@ class Missed:
             record.started.astimezone(UTC).isoformat(),
             ending(record),
             _url(record.recording_url) or None,
+            one_line(record.transcript, TRANSCRIPT_KEPT) if record.transcript else None,
         )
 
 
@@ -141,7 +144,29 @@ def digest_notice(number: str, calls: Sequence[Missed], total: int, since: str, 
 
 def _digest_line(call: Missed) -> str:
     link = f"  {call.recording_url}" if call.recording_url else ""
-    return f"- {stamp(call.started)}  {caller(call.caller)}: {call.ending}{link}"
+    said = f'\n    "{call.transcript}"' if call.transcript else ""
+    return f"- {stamp(call.started)}  {caller(call.caller)}: {call.ending}{link}{said}"
+
+
+def transcript_notice(record: CallRecord, now: datetime) -> Notice:
+    """The follow-up when a voicemail's transcription arrives after its notice went out."""
+    said = one_line(record.transcript, 4000)
+    who = f"{gsm_text(caller(record.caller))} -> {human_number(record.number)} at {clock(record.started, now)}"
+    lines = [
+        f"Twilio transcribed the voicemail {caller(record.caller)} left on {human_number(record.number)} "
+        f"at {stamp(record.started)}:",
+        "",
+        said,
+        "",
+        f"Recording: {_url(record.recording_url) or 'not yet known'} ({minutes(record.recording_seconds)})",
+        f"Call SID: {one_line(record.call_sid, 64)}",
+    ]
+    return Notice(
+        sms=fit(f'Voicemail {who}: "{said}', tail='"'),
+        subject=fit(f"Voicemail transcript: {caller(record.caller)} to {human_number(record.number)}", SUBJECT_LIMIT),
+        email="\n".join(lines),
+        about=MISSED_CALL,
+    )
 
 
 def _how(record: CallRecord) -> str:
