@@ -95,3 +95,22 @@ def test_rules_apply_subscribes_the_stored_rules_recipients(
 
     result = CliRunner().invoke(cli, ["rules", "apply", str(path)], env={"NOTIFY_TOPIC_ARN": ""})
     assert "no notify recipients subscribed: NOTIFY_TOPIC_ARN is not set" in result.output
+
+
+def test_a_missing_topic_fails_apply_only_when_someone_is_to_be_subscribed(
+    aws: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from failover_did.store.tables import RuleItem
+    from failover_did_cli.main import cli
+
+    monkeypatch.setattr(RuleItem, "_connection", None)
+    gone = "arn:aws:sns:us-east-1:123456789012:gone"
+    path = tmp_path / "rules.yaml"
+    path.write_text("numbers:\n" + number(A))
+    result = CliRunner().invoke(cli, ["rules", "apply", str(path)], env={"NOTIFY_TOPIC_ARN": gone})
+    assert result.exit_code == 0 and "notify:" not in result.output
+
+    path.write_text("numbers:\n" + number(A, "{email: [desk@example.com]}"))
+    result = CliRunner().invoke(cli, ["rules", "apply", str(path)], env={"NOTIFY_TOPIC_ARN": gone})
+    assert result.exit_code == 1
+    assert "the rules were applied, but their notify recipients could not be subscribed" in result.output
