@@ -127,7 +127,7 @@ def digest_notice(number: str, calls: Sequence[Missed], total: int, since: str, 
     callers = sorted({caller(c.caller) for c in calls})
     short = f"{text}: {', '.join(callers)}" if len(callers) > 1 else text
     lines = [
-        f"{total} more {noun} to {human_number(number)} since {stamp(since)} (after the one already notified).",
+        f"{total} more {noun} to {human_number(number)} since {stamp(since)}:",
         "",
         *(_digest_line(c) for c in calls[-DIGEST_LINES:]),
     ]
