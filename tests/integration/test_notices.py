@@ -371,3 +371,14 @@ def test_a_transcript_of_a_call_waiting_for_the_digest_goes_into_the_digest(stac
     flush(T0 + timedelta(minutes=6))
     (digest,) = stack.own.read()
     assert '"Second caller here."' in digest["email"]
+
+
+def test_a_sender_dying_between_claim_and_publish_still_leaves_the_call_for_the_digest(stack: Stack) -> None:
+    from failover_did.notices.wording import Missed
+
+    decision = window.decide(OWN, Missed.of(record(sid="CA1")), T0)  # claimed; the Lambda dies here
+    assert decision.action == "notify" and decision.claimed
+    assert stack.own.read() == []
+    assert flush(T0 + timedelta(minutes=6)) == [OWN]
+    (digest,) = stack.own.read()
+    assert "1 more missed call to +1 415-555-0100" in digest["sms"]

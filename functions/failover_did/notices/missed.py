@@ -71,7 +71,14 @@ def missed_call(record: CallRecord, now: datetime, publish: Publish = delivery.p
         notice = digest_notice(record.number, decision.calls, decision.total, decision.since, now)
         _send(addressed(notice, record.number), topic_arn, publish, record.number, decision.calls, decision.total, now)
         return
-    _send(addressed(missed_notice(record, now), record.number), topic_arn, publish, record.number, (missed,), 1, now)
+    kept = decision.claimed  # the call already waits in the window until its notice is confirmed
+    notice = addressed(missed_notice(record, now), record.number)
+    _send(notice, topic_arn, publish, record.number, () if kept else (missed,), 0 if kept else 1, now)
+    if kept:
+        try:
+            window.delivered(record.number, record.call_sid, now)
+        except Exception as error:  # it stays in the window: the digest repeats it, nothing is lost
+            logger.warning("notice sent, window not updated", extra={"number": record.number, "error": str(error)})
 
 
 def voicemail_transcribed(record: CallRecord, now: datetime, publish: Publish = delivery.publish) -> None:
@@ -122,7 +129,8 @@ def _send(
     try:
         message_id = publish(notice, topic_arn)
     except Exception:
-        window.put_back(number, calls, count, now)
+        if count:
+            window.put_back(number, calls, count, now)
         raise
     logger.info("missed-call notice sent", extra={"number": number, "sms": notice.sms, "message_id": message_id})
 

@@ -12,8 +12,9 @@ write on the item as it was read, so of two writers racing exactly one wins; the
   one digest per window.
 - A call SID already in the window is a repeat and is dropped.
 
-A claim is made before publishing. When SNS then refuses the message, the calls are put back into the
-window (which the next flush sends), so a failed publish delays a notice and never drops it.
+A claim is made before publishing. The call notified at once stays in the window until its notice is
+confirmed sent; a digest's calls, when SNS refuses the digest, are put back. Either way the next digest
+carries what was not sent: a failed publish, or a sender dying mid-way, delays a notice and never drops it.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ class Decision:
     calls: tuple[Missed, ...] = field(default_factory=tuple)  # a digest's calls
     total: int = 0
     since: str = ""
+    claimed: bool = False  # "notify": the call waits in the window until `delivered`
 
 
 class Lost(Exception):
@@ -153,14 +155,16 @@ def decide(number: str, missed: Missed, now: datetime) -> Decision:
         if window is None or window.closed(now):
             overdue = window is not None and window.count > 0
             opened = fresh(now, sids)
+            if not overdue:  # kept in the window until its notice is confirmed sent (see `delivered`)
+                opened = replace(opened, count=1, calls=(missed,), first=missed.call_sid)
             try:
-                put(number, opened if overdue else replace(opened, first=missed.call_sid), now, stored.detail)
+                put(number, opened, now, stored.detail)
             except Lost:
                 continue
             if window is not None and overdue:  # its digest is overdue: this call goes with it
                 calls = (*window.calls, missed)[-KEPT_CALLS:]
                 return Decision("digest", calls, window.count + 1, window.opened)
-            return Decision("notify")
+            return Decision("notify", claimed=True)
         grown = Window(
             window.opened, window.until, window.count + 1, (*window.calls, missed)[-KEPT_CALLS:], sids[-KEPT_SIDS:]
         )
@@ -186,6 +190,22 @@ def take_due(number: str, now: datetime) -> Decision | None:
             continue
         return Decision("digest", window.calls, window.count, window.opened)
     return None
+
+
+def delivered(number: str, call_sid: str, now: datetime) -> None:
+    """The call notified at once went out: take it out of the window. Until then it waits there, so that
+    if the sender dies between its claim and SNS taking the message, the window's digest still tells."""
+    for _ in range(ATTEMPTS):
+        stored = read(number)
+        window = stored.window
+        if window is None or not any(c.call_sid == call_sid for c in window.calls):
+            return
+        calls = tuple(c for c in window.calls if c.call_sid != call_sid)
+        try:
+            put(number, replace(window, count=max(window.count - 1, 0), calls=calls), now, stored.detail)
+        except Lost:
+            continue
+        return
 
 
 def transcribed(number: str, call_sid: str, transcript: str, now: datetime) -> bool:
