@@ -48,12 +48,13 @@ def addressed(notice: Notice, number: str) -> Notice:
     return Notice(notice.sms, notice.subject, notice.email, notice.about, tuple(attributes))
 
 
-def missed_call(record: CallRecord, now: datetime, publish: Publish = delivery.publish) -> None:
+def missed_call(record: CallRecord, now: datetime, publish: Publish | None = None) -> None:
     """Tell the number's people about one missed call: at once for the first in a window, else in the
     window's digest. Test calls and calls not missed are never noticed. Raises when SNS refuses the
     message (its call is then kept for the next digest)."""
     if not record.missed or record.test:
         return
+    publish = publish or delivery.publish
     topic_arn = settings().notify_topic_arn
     if not topic_arn:
         logger.warning("missed call not noticed: no notify topic", extra={"call_sid": record.call_sid})
@@ -81,13 +82,14 @@ def missed_call(record: CallRecord, now: datetime, publish: Publish = delivery.p
             logger.warning("notice sent, window not updated", extra={"number": record.number, "error": str(error)})
 
 
-def voicemail_transcribed(record: CallRecord, now: datetime, publish: Publish = delivery.publish) -> None:
+def voicemail_transcribed(record: CallRecord, now: datetime, publish: Publish | None = None) -> None:
     """Twilio's transcription of a missed call's voicemail arrived (`record.transcript`), maybe after its
     notice went out. If that notice was the call's own, a follow-up with the text is sent, once; if the
     call waits in a digest window, the text goes into the digest. Otherwise (already in a sent digest) it
     stays in the call log. Raises when SNS refuses the follow-up."""
     if not record.transcript or not record.missed or record.test:
         return
+    publish = publish or delivery.publish
     topic_arn = settings().notify_topic_arn
     if not topic_arn:
         return
@@ -97,8 +99,9 @@ def voicemail_transcribed(record: CallRecord, now: datetime, publish: Publish = 
         logger.info("voicemail transcript sent", extra={"call_sid": record.call_sid, "message_id": message_id})
 
 
-def flush(now: datetime, publish: Publish = delivery.publish) -> list[str]:
+def flush(now: datetime, publish: Publish | None = None) -> list[str]:
     """Send the digest of every window that closed with calls in it; the numbers digested."""
+    publish = publish or delivery.publish
     topic_arn = settings().notify_topic_arn
     if not topic_arn:
         return []  # nowhere to send: the windows keep their calls
