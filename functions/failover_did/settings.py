@@ -15,8 +15,10 @@ from functools import cache
 ACCOUNT_SID_ENV = "TWILIO_ACCOUNT_SID"
 ALLOW_PRIVATE_TARGETS_ENV = "ALLOW_PRIVATE_TARGETS"
 PUBLIC_BASE_URL_ENV = "PUBLIC_BASE_URL"
+NOTIFY_TOPIC_ARN_ENV = "NOTIFY_TOPIC_ARN"
 
 ACCOUNT_SID = re.compile(r"AC[0-9a-f]{32}")
+SNS_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 
@@ -34,6 +36,8 @@ class Settings:
     allow_private_targets: bool = False
     # Our URL prefix as Twilio reaches it (a custom domain, a tunnel); empty: from the API's own domain.
     public_base_url: str = ""
+    # The SNS topic people's notices go to (alarms and missed calls); empty: notices are only logged.
+    notify_topic_arn: str = ""
 
 
 def flag(environ: Mapping[str, str], name: str) -> bool:
@@ -52,10 +56,14 @@ def load(environ: Mapping[str, str]) -> Settings:
     public_base_url = environ.get(PUBLIC_BASE_URL_ENV, "").strip().rstrip("/")
     if public_base_url and not public_base_url.startswith(("https://", "http://")):
         raise SettingError(f"{PUBLIC_BASE_URL_ENV}={public_base_url!r}: expected an http(s):// URL")
+    notify_topic_arn = environ.get(NOTIFY_TOPIC_ARN_ENV, "").strip()
+    if notify_topic_arn and not SNS_TOPIC_ARN.fullmatch(notify_topic_arn):
+        raise SettingError(f"{NOTIFY_TOPIC_ARN_ENV}={notify_topic_arn!r}: expected an SNS topic ARN")
     return Settings(
         account_sid=account_sid,
         allow_private_targets=flag(environ, ALLOW_PRIVATE_TARGETS_ENV),
         public_base_url=public_base_url,
+        notify_topic_arn=notify_topic_arn,
     )
 
 

@@ -25,6 +25,9 @@ REGION = "us-east-1"
 
 FALLBACK_BUCKET_ENV = "FALLBACK_BUCKET"
 FALLBACK_BASE_URL_ENV = "FALLBACK_BASE_URL"
+NOTIFY_TOPIC_ARN_ENV = "NOTIFY_TOPIC_ARN"
+LOCAL_NOTIFY_TOPIC = "failover-did-notify"
+LOCAL_ACCOUNT = "123456789012"  # moto's account
 LOCAL_FALLBACK_BUCKET = "failover-did-fallback"
 FALLBACK_PREFIX = "fallback/"
 """Every published fallback document's key starts with this (the template's bucket policy lets anyone GET
@@ -37,6 +40,7 @@ STACK_OUTPUT_ENV: dict[str, str] = {
     "EventsTableName": "EVENTS_TABLE_NAME",
     "FallbackBucketName": FALLBACK_BUCKET_ENV,
     "FallbackBaseUrl": FALLBACK_BASE_URL_ENV,
+    "NotifyTopicArn": NOTIFY_TOPIC_ARN_ENV,
 }
 """Stack output -> the environment variable it sets (an already set variable wins)."""
 
@@ -61,6 +65,11 @@ def local_fallback_environment(endpoint: str, bucket: str = LOCAL_FALLBACK_BUCKE
     }
 
 
+def local_notify_topic_arn() -> str:
+    """The local stack's notify topic (moto names its ARN from the region, account and name)."""
+    return f"arn:aws:sns:{REGION}:{LOCAL_ACCOUNT}:{LOCAL_NOTIFY_TOPIC}"
+
+
 def use_local_stack_if_set() -> str | None:
     """Before anything imports the store: aim boto3/PynamoDB at the local stack if FAILOVER_DID_LOCAL
     names one (and default the fallback bucket to the local stack's). Returns the endpoint, or None to
@@ -73,6 +82,7 @@ def use_local_stack_if_set() -> str | None:
             os.environ.pop(key, None)
         for key, value in local_fallback_environment(endpoint).items():
             os.environ.setdefault(key, value)
+        os.environ.setdefault(NOTIFY_TOPIC_ARN_ENV, local_notify_topic_arn())
     return endpoint or None
 
 

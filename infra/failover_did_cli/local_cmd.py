@@ -128,6 +128,7 @@ failover-did local is running (Ctrl-C stops it)
     sys.stdout.flush()
     stack.start_health_checks()
     stack.start_event_log()
+    stack.start_notice_log()
     try:
         stack.serve_forever()
     except KeyboardInterrupt:

@@ -41,8 +41,10 @@ from failover_did_cli.env import (
     LOCAL_ENV,
     LOCAL_FALLBACK_BUCKET,
     LOCAL_SERVER_NAME,
+    NOTIFY_TOPIC_ARN_ENV,
     local_aws_environment,
     local_fallback_environment,
+    local_notify_topic_arn,
 )
 
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -119,6 +121,7 @@ class LocalStack:
     token: str = ""
     token_generated: bool = False
     table_names: dict[str, str] = field(default_factory=dict)
+    notice_sink: Any = None  # local_notices.Sink once started
     _moto: Any = None
     _http: ThreadingHTTPServer | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
@@ -168,6 +171,9 @@ class LocalStack:
         self.table_names = schema.create_tables(client)
         os.environ.update(schema.local_environment(self.table_names))
         self._create_fallback_bucket()
+        from failover_did_cli import local_notices
+
+        self.notice_sink = local_notices.create(self.aws_endpoint)
         self._http = _Server((self.host, self.port), _handler_class(self), self.max_connections, self.echo)
 
     def _configure_environment(self) -> None:
@@ -183,6 +189,7 @@ class LocalStack:
         os.environ[ALLOW_PRIVATE_TARGETS_ENV] = "true"
         # The webhook checks signatures over this base, never over the client's Host header.
         os.environ["PUBLIC_BASE_URL"] = self.base_url
+        os.environ[NOTIFY_TOPIC_ARN_ENV] = local_notify_topic_arn()
         settings.cache_clear()
         os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "failover-did")
         os.environ["POWERTOOLS_LOG_LEVEL"] = "INFO" if self.verbose else "WARNING"
@@ -266,6 +273,15 @@ class LocalStack:
                 seen.add(key)
                 self.echo(f"{event.at[11:19]} event: {event.number} {event.kind}: {describe(event.kind, event.detail)}")
             since = datetime.now(UTC) - timedelta(seconds=5)  # late writers: re-read a short overlap
+
+    def start_notice_log(self, interval: float = 1.0) -> threading.Thread:
+        """Print each missed-call notice as SNS delivers it; send due digests as the deployed flush does."""
+        from failover_did_cli import local_notices
+
+        args = (self.aws_endpoint, self.notice_sink, self.echo, self._stopping, self.invoke_lock, interval)
+        thread = threading.Thread(target=local_notices.loop, args=args, name="local-notices", daemon=True)
+        thread.start()
+        return thread
 
     def stop(self) -> None:
         self._stopping.set()

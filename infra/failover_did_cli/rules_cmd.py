@@ -266,6 +266,7 @@ def apply(file: Path, prune: bool) -> None:
     click.echo(", ".join(f"{n} {action}" for action, n in counts.items() if n) or "no rules")
     if applied.not_published:
         click.echo(f"no fallback published: {applied.not_published}")
+    _sync_recipients()
     if applied.audit_error:
         click.echo(f"Error: {applied.audit_error}", err=True)
     failed = applied.failed_fallbacks
@@ -276,6 +277,30 @@ def apply(file: Path, prune: bool) -> None:
         )
     if applied.audit_error:
         raise SystemExit(1)
+
+
+def _sync_recipients() -> None:
+    """Subscribe the stored rules' `notify:` recipients on the NotifyTopic, each filtered on its numbers."""
+    from failover_did.store import rules_store
+    from failover_did_cli.env import NOTIFY_TOPIC_ARN_ENV
+    from failover_did_cli.notify_subscriptions import sync_rules
+
+    stored = with_store(lambda: [item.rule for item in rules_store.all_rules()])
+    topic_arn = os.environ.get(NOTIFY_TOPIC_ARN_ENV, "").strip()
+    if not topic_arn:
+        if any(rule.notify for rule in stored):
+            click.echo(f"no notify recipients subscribed: {NOTIFY_TOPIC_ARN_ENV} is not set (set {STACK_ENV})")
+        return
+    try:
+        changes = sync_rules(topic_arn, stored)
+    except Exception as error:  # botocore's ClientError and BotoCoreError
+        if not any(rule.notify for rule in stored):
+            return  # nobody to subscribe, and the topic cannot be read to find leftovers: nothing to say
+        raise click.ClickException(
+            f"the rules were applied, but their notify recipients could not be subscribed ({error}); run it again"
+        ) from error
+    for change in changes:
+        click.echo(change.line())
 
 
 @rules.command(name="list")

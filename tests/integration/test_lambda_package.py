@@ -147,7 +147,7 @@ def runtime_sdk(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, set[str
 
 
 def test_every_function_is_built_with_the_makefile() -> None:
-    assert set(FUNCTIONS) == {"VoiceFunction", "HealthCheckFunction", "FormatterFunction"}
+    assert set(FUNCTIONS) == {"VoiceFunction", "HealthCheckFunction", "FormatterFunction", "NoticeFlushFunction"}
     for function in FUNCTIONS:
         resource = TEMPLATE["Resources"][function]
         assert resource.get("Metadata") == {"BuildMethod": "makefile"}, function
@@ -432,4 +432,42 @@ def test_the_alert_formatter_publishes_from_its_package(runtime: Runtime, aws: A
     messages = received.get("Messages") or []
     assert any(subject in message["Body"] for message in messages), messages
     for message in received["Messages"]:
+        sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_the_notice_flush_sends_a_due_digest_from_its_package(runtime: Runtime, aws: Aws, tmp_path: Path) -> None:
+    number = f"+1415555{uuid.uuid4().int % 10000:04d}"  # a fresh window each run
+    call = {
+        "call_sid": "CA1",
+        "caller": "+14155550199",
+        "started": "2026-11-28T10:03:00+00:00",
+        "ending": "caller hung up",
+    }
+    detail = {
+        "opened": "2026-11-28T10:02:00+00:00",
+        "until": "2026-11-28T10:07:00+00:00",
+        "count": 1,
+        "calls": [call],
+        "sids": ["CA0", "CA1"],
+        "first": "CA0",
+    }
+    aws.client("dynamodb").put_item(
+        TableName=aws.env["EVENTS_TABLE_NAME"],
+        Item={
+            "number": {"S": "#missed-calls"},
+            "sk": {"S": number},
+            "kind": {"S": "missed-window"},
+            "detail": {"S": json.dumps(detail)},
+            "expires_at": {"N": "4102444800"},
+        },
+    )
+    scheduled = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
+    invocation = invoke(runtime, "NoticeFlushFunction", aws, [scheduled], tmp_path)
+    (report,) = invocation.results
+    assert number in report["digests"], report
+    sqs = aws.client("sqs")
+    received = sqs.receive_message(QueueUrl=aws.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    messages = received.get("Messages") or []
+    assert any("1 more missed call" in message["Body"] for message in messages), messages
+    for message in messages:
         sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=message["ReceiptHandle"])

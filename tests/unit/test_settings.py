@@ -31,8 +31,16 @@ def test_values_are_parsed() -> None:
         ("TWILIO_ACCOUNT_SID", "AC" + "0" * 31),
         ("ALLOW_PRIVATE_TARGETS", "maybe"),
         ("PUBLIC_BASE_URL", "voice.example.com"),
+        ("NOTIFY_TOPIC_ARN", "failover-did-notify"),
+        ("NOTIFY_TOPIC_ARN", "arn:aws:sqs:us-east-1:123456789012:queue"),
     ],
 )
 def test_a_bad_value_names_its_variable(name: str, value: str) -> None:
     with pytest.raises(SettingError, match=name):
         load({name: value})
+
+
+def test_the_notify_topic_is_an_sns_arn() -> None:
+    arn = "arn:aws:sns:us-east-1:123456789012:failover-did-NotifyTopic-1AB2"
+    assert load({"NOTIFY_TOPIC_ARN": f" {arn} "}).notify_topic_arn == arn
+    assert load({}).notify_topic_arn == ""

@@ -38,6 +38,7 @@ EXPECTED_ENV = {
     "TWILIO_AUTH_TOKEN_PARAM": {"Ref": "TwilioAuthTokenParameterName"},
     "PUBLIC_BASE_URL": {"Ref": "PublicBaseUrl"},
     "TWILIO_ACCOUNT_SID": {"Ref": "TwilioAccountSid"},
+    "NOTIFY_TOPIC_ARN": {"Ref": "NotifyTopic"},
     "POWERTOOLS_SERVICE_NAME": "failover-did",
     "POWERTOOLS_METRICS_NAMESPACE": "FailoverDid",
     "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
@@ -195,7 +196,9 @@ def test_policies_grant_exactly_what_the_webhook_needs(translated: dict[str, Any
         "dynamodb:GetItem": ["CallsTable", "HealthTable", "RulesTable"],
         "dynamodb:PutItem": ["CallsTable", "EventsTable", "HealthTable"],
         "dynamodb:UpdateItem": ["EventsTable"],
+        "dynamodb:Query": ["EventsTable"],
         "dynamodb:BatchGetItem": ["HealthTable"],
+        "sns:Publish": [repr({"Ref": "NotifyTopic"})],
         "s3:GetObject": [repr({"Fn::Sub": "${FallbackBucket.Arn}/private/*"})],
     }
     (ssm_resource,) = ssm

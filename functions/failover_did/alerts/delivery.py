@@ -22,6 +22,8 @@ class Notice:
     subject: str
     email: str
     about: str = "alarm"
+    # More SNS message attributes (name, text) for subscription filter policies, e.g. ("number", "+1...").
+    attributes: tuple[tuple[str, str], ...] = ()
 
 
 _sns: Any = None
@@ -47,6 +49,7 @@ def publish(notice: Notice, topic_arn: str) -> str:
         Message=json.dumps({"default": notice.email, "email": notice.email, "sms": notice.sms}),
         MessageStructure="json",
         MessageAttributes={
+            **{name: {"DataType": "String", "StringValue": value} for name, value in notice.attributes},
             "notice": {"DataType": "String", "StringValue": notice.about},
             "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": SMS_TYPE},
         },

@@ -66,9 +66,24 @@ class Final:
 
     say: str = DEFAULT_FINAL_SAY
     voicemail: bool = False
+    transcribe: bool = False  # Twilio transcribes the voicemail; the text goes in the notice's email
 
     def to_doc(self) -> dict[str, Any]:
-        return {"say": self.say, "voicemail": self.voicemail}
+        doc: dict[str, Any] = {"say": self.say, "voicemail": self.voicemail}
+        if self.transcribe:
+            doc["transcribe"] = True
+        return doc
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Who is told of this number's missed calls, instead of the stack's default recipients."""
+
+    email: tuple[str, ...] = ()
+    sms: tuple[str, ...] = ()  # E.164
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"email": list(self.email), "sms": list(self.sms)}
 
 
 @dataclass(frozen=True)
@@ -80,6 +95,7 @@ class Rule:
     triggers: frozenset[str] = frozenset(DEFAULT_TRIGGERS)
     final: Final = field(default_factory=Final)
     monthly_failover_budget: int | None = None  # failovers a month before the budget alarm
+    notify: Notify | None = None  # None: missed-call notices go to the stack's default recipients
 
     @property
     def primary(self) -> Tier:
@@ -99,6 +115,8 @@ class Rule:
         }
         if self.monthly_failover_budget is not None:
             doc["monthly_failover_budget"] = self.monthly_failover_budget
+        if self.notify is not None:
+            doc["notify"] = self.notify.to_doc()
         return doc
 
     @classmethod
@@ -106,13 +124,25 @@ class Rule:
         """Rebuild a rule that `rules.validate` accepted earlier (storage is trusted, not re-judged)."""
         tiers = (_tier(doc["primary"]), *(_tier(t) for t in doc.get("failover", [])))
         final = doc.get("final") or {}
+        notify = doc.get("notify")
         return cls(
             number=number,
             tiers=tiers,
             triggers=frozenset(str(t) for t in doc.get("triggers", DEFAULT_TRIGGERS)),
-            final=Final(say=str(final.get("say", DEFAULT_FINAL_SAY)), voicemail=bool(final.get("voicemail"))),
+            final=Final(
+                say=str(final.get("say", DEFAULT_FINAL_SAY)),
+                voicemail=bool(final.get("voicemail")),
+                transcribe=bool(final.get("transcribe")),
+            ),
             monthly_failover_budget=doc.get("monthly_failover_budget"),
+            notify=_notify(notify),
         )
+
+
+def _notify(doc: object) -> Notify | None:
+    if not isinstance(doc, dict):
+        return None
+    return Notify(tuple(str(e) for e in doc.get("email") or ()), tuple(str(n) for n in doc.get("sms") or ()))
 
 
 def _tier(doc: dict[str, Any]) -> Tier:

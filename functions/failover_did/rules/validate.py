@@ -9,7 +9,8 @@ The format (see `model` for the types):
           - {target: "+14155550111", timeout: 20}
           - {target: "sip:oncall@dr.example.net", screen: true}
         triggers: [timeout, busy, failed, "503"]
-        final: {say: "Sorry, nobody can take your call.", voicemail: true}
+        final: {say: "Sorry, nobody can take your call.", voicemail: true, transcribe: true}
+        notify: {email: [ops@example.com], sms: ["+14155550123"]}
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from failover_did.rules.model import (
     Rule,
     Tier,
 )
+from failover_did.rules.recipients import judge_notify
 from failover_did.rules.targets import TargetError, normalize_target
 from failover_did.rules.text import kind as _kind
 from failover_did.rules.text import show as _show
@@ -43,9 +45,9 @@ from failover_did.sipuri import SipUriError, parse_sip_uri
 
 __all__ = ["RulesError", "parse_rules", "parse_rules_yaml", "rules_to_yaml", "same_route_warnings"]
 
-RULE_KEYS = ("primary", "failover", "triggers", "final", "monthly_failover_budget")
+RULE_KEYS = ("primary", "failover", "triggers", "final", "monthly_failover_budget", "notify")
 TIER_KEYS = ("target", "timeout", "screen", "health", "tls_verify", "probe")
-FINAL_KEYS = ("say", "voicemail")
+FINAL_KEYS = ("say", "voicemail", "transcribe")
 MAX_SAY_CHARS = 500
 _CODE_CLASS = re.compile(r"^[3-6]xx$")
 
@@ -165,6 +167,7 @@ class _Judge:
         triggers = self._triggers(f"{where}.triggers", body.get("triggers"))
         final = self._final(f"{where}.final", body.get("final"))
         self._ring_time(where, body)
+        notify = judge_notify(f"{where}.notify", body.get("notify"), self.problems)
         budget = body.get("monthly_failover_budget")
         if budget is not None and (not _is_int(budget) or budget < 1):
             self.problems.append(
@@ -178,6 +181,7 @@ class _Judge:
             triggers=triggers,
             final=final,
             monthly_failover_budget=budget,
+            notify=notify,
         )
 
     def tier(self, where: str, body: object) -> Tier | None:
@@ -334,9 +338,14 @@ class _Judge:
         voicemail = value.get("voicemail", False)
         if not isinstance(voicemail, bool):
             self.problems.append(f"{where}.voicemail: {_show(voicemail)} must be true or false")
-        if not isinstance(say, str) or not isinstance(voicemail, bool):
+        transcribe = value.get("transcribe", False)
+        if not isinstance(transcribe, bool):
+            self.problems.append(f"{where}.transcribe: {_show(transcribe)} must be true or false")
+        elif transcribe and voicemail is not True:
+            self.problems.append(f"{where}.transcribe: true needs voicemail: true (there is nothing to transcribe)")
+        if not isinstance(say, str) or not isinstance(voicemail, bool) or not isinstance(transcribe, bool):
             return Final()
-        return Final(say=say, voicemail=voicemail)
+        return Final(say=say, voicemail=voicemail, transcribe=transcribe)
 
     def _unknown_keys(self, where: str, body: dict[Any, Any], allowed: tuple[str, ...]) -> None:
         for key in body:
