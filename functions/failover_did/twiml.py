@@ -92,6 +92,11 @@ def _render(step: Step, base: str, caller_id: str | None, test: bool) -> str:
                 method="POST",
                 max_length=VOICEMAIL_MAX_SECONDS,
                 play_beep=True,
+                # Twilio says here when the recording is stored (or that there is none): the call log
+                # waits for it so the missed-call notice carries the link.
+                recording_status_callback=url(base, "/voice/recording", test=test),
+                recording_status_callback_method="POST",
+                recording_status_callback_event="completed absent",
             )
         response.hangup()
     elif isinstance(step, Stop):
