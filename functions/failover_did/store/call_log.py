@@ -32,6 +32,7 @@ from failover_did.store.tables import TIMEOUT_SECONDS, CallLogItem, aws_region
 
 RECORDING_GRACE_SECONDS = 6.0  # how long the status callback waits for a voicemail's recording
 POLL_SECONDS = 0.5
+pause: Callable[[float], None] = time.sleep  # the status callback's wait between reads (tests replace it)
 _OUTCOMES = frozenset(o.value for o in CallOutcome)
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -114,6 +115,11 @@ class _Update:
         return _plain(response.get("Attributes", {}))
 
 
+# Its own breaker: trouble with the log table alone never stops the webhook reading rules. And no try
+# while DynamoDB as a whole failed moments ago (the shared breaker is open): no extra timeout for a caller.
+log_breaker = breaker.Breaker()
+
+
 def _call(operation: Callable[[], Any]) -> Any:
     def wrapped() -> Any:
         try:
@@ -121,7 +127,9 @@ def _call(operation: Callable[[], Any]) -> Any:
         except (ClientError, BotoCoreError) as error:
             raise CallLogError(str(error), cause=error) from error
 
-    return breaker.dynamodb.call(wrapped)
+    if breaker.dynamodb.is_open:
+        raise breaker.StoreSkipped()
+    return log_breaker.call(wrapped)
 
 
 def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -223,7 +231,6 @@ def call_ended(
     call_seconds: int | None,
     *,
     unknown_number: bool = False,
-    wait: Callable[[float], None] = time.sleep,
 ) -> CallRecord | None:
     """The status callback: the call is over. Returns the record when this closed it (None when a
     retry, or when the recording callback closed it)."""
@@ -236,7 +243,7 @@ def call_ended(
     item = update.run(call.call_sid)
     deadline = time.monotonic() + RECORDING_GRACE_SECONDS
     while _awaits_recording(item) and time.monotonic() < deadline:
-        wait(POLL_SECONDS)
+        pause(POLL_SECONDS)
         item = _get(call.call_sid) or item
     return _close(call.call_sid, item, at)
 
