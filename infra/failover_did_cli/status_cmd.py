@@ -23,6 +23,18 @@ def health_text(state: str | None, since: str, reason: str) -> str:
     return f"{state} ({reason})" if reason and state == "degraded" else state
 
 
+def missed_today(now: datetime) -> dict[str, list[str]]:
+    """Number -> "HH:MM caller" of each missed call since midnight UTC, newest first (one Query)."""
+    from failover_did.store import call_log
+
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    missed: dict[str, list[str]] = {}
+    for call in call_log.all_calls(midnight, now):
+        if call.missed and not call.test:
+            missed.setdefault(call.number, []).append(f"{call.started:%H:%M} {call.caller}")
+    return missed
+
+
 @click.command()
 @click.argument("number", type=NUMBER, required=False)
 def status(number: str | None) -> None:
@@ -44,9 +56,10 @@ def status(number: str | None) -> None:
         for rule in sorted(stored, key=lambda r: r.number):
             recent = [e for e in event_store.events_of(rule.number, now - timedelta(days=31)) if e.kind == "failover"]
             rows.append((rule, recent[-1] if recent else None, failovers.failovers_this_month(rule.number, now)))
+        missed = missed_today(now)
     if number and not stored:
         raise click.ClickException(f"no rule for {number}")
-    table = Table("number", "status", "cascade (health)", "last failover", "this month")
+    table = Table("number", "status", "cascade (health)", "last failover", "this month", "missed today")
     for column in table.columns:
         column.no_wrap = True
     for rule, last, count in rows:
@@ -63,7 +76,8 @@ def status(number: str | None) -> None:
         verdict = protection(rule, states)
         budget = f"{count} / {rule.monthly_failover_budget}" if rule.monthly_failover_budget else str(count)
         last_text = f"{last.at[:16].replace('T', ' ')}Z to tier {last.detail.get('to_tier')}" if last else "-"
-        table.add_row(rule.number, f"{verdict.status}\n{verdict.why}", "\n".join(lines), last_text, budget)
+        missed_text = str(len(missed.get(rule.number, []))) + "".join(f"\n{c}" for c in missed.get(rule.number, [])[:3])
+        table.add_row(rule.number, f"{verdict.status}\n{verdict.why}", "\n".join(lines), last_text, budget, missed_text)
     print_table(table, width=220)
     checked = f"last health check {last_run}" if last_run else "no health check has run yet"
     click.echo(f"{len(rows)} number(s); {checked}")
