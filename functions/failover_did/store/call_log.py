@@ -298,12 +298,13 @@ def decide(item: Mapping[str, Any]) -> tuple[CallOutcome, int | None]:
         if item.get("recording_url") and int(item.get("recording_seconds") or 0) > 0:
             return CallOutcome.VOICEMAIL, ring
         return CallOutcome.FINAL, ring
+    # From /voice's start to the end, or Twilio's CallDuration, whichever is longer: with answerOnBridge
+    # the caller's leg is not answered while it rings, so CallDuration may leave the ringing out.
     ended = _time(item.get("ended"))
-    if item.get("call_seconds") is not None:
-        ring = int(item["call_seconds"])
-    else:
-        ring = int((ended - started).total_seconds()) if ended and started else None
-    return CallOutcome.CALLER_HUNG_UP, ring
+    spans = [int(item["call_seconds"])] if item.get("call_seconds") is not None else []
+    if ended and started:
+        spans.append(int((ended - started).total_seconds()))
+    return CallOutcome.CALLER_HUNG_UP, max(spans) if spans else None
 
 
 # --------------------------------------------------------------------------------------------------
