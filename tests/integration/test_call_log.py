@@ -8,11 +8,13 @@ import types
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from failover_did.call_record import CallOutcome, CallRecord, TierAttempt
 from failover_did.store import call_log
+from failover_did_cli.callsim import parse_reply
 from tests.support import Webhook, call_params
 
 NUMBER = "+14155550100"  # primary sip:frontdesk, then +14155550111, then sip:oncall (screened); voicemail
@@ -66,7 +68,10 @@ class Call:
             "DialCallDuration": "0",
         }
         params = self.params(**{**fields, **extra})
-        return self.post("/voice/action", params, f"tier={tier}&hop={hop}")
+        # As Twilio does: the action URL of the <Dial> of this tier and hop (a retry posts it again).
+        actions = [urlsplit(d.action).query for a in self.answers if (d := parse_reply(200, a).dial) is not None]
+        query = next(q for q in reversed(actions) if q.startswith(f"tier={tier}&hop={hop}&start="))
+        return self.post("/voice/action", params, query.removesuffix("&test=1"))
 
     def voicemail(self, seconds: int) -> str:
         params = self.params(CallStatus="in-progress", RecordingUrl=RECORDING_URL, RecordingDuration=str(seconds))
@@ -129,6 +134,8 @@ def test_busy_cascade_into_voicemail_is_logged_and_noticed_once(
     )
     assert (record.recording_url, record.recording_seconds) == (RECORDING_URL, 23)
     assert record.answered_by is None and record.ended is not None and record.ring_seconds is not None
+    started = int(urlsplit(parse_reply(200, call.answers[0]).dial.action).query.split("start=")[1])  # type: ignore[union-attr]
+    assert int(record.started.timestamp()) == started  # the call began at /voice, not at the first action
     assert [n.call_sid for n in notices] == [SID]
     assert notices[0].recording_url == RECORDING_URL  # the notice carries the link
     assert len(log_items(aws)) == 1

@@ -1,6 +1,7 @@
 """The call log: one item per call (keyed by CallSid), written by the call's webhooks, read by `calls`.
 
-Writes per call: one on /voice, one per Dial action, one on the Record action, one or two on the status
+Writes per call: none on /voice (the caller waits on it; only a call to a number without a rule is
+written there), one per Dial action, one on the Record action, one or two on the status
 callback, one or two on the recording callback. Every write is an UpdateItem that is idempotent under
 Twilio's retries (fields the first request set are kept with `if_not_exists`; a dial is stored under its
 hop). The call is "closed" (its outcome decided) by one conditional write, so whichever webhook closes
@@ -161,7 +162,7 @@ def _attempt(attempt: TierAttempt) -> dict[str, Any]:
 
 
 def call_started(call: Caller, at: datetime, first: TierAttempt | None, *, unknown_number: bool = False) -> None:
-    """/voice: the call exists, and which tier rings first (or that the number has no rule)."""
+    """The call exists, and which tier rings first (or that the number has no rule)."""
     update = _identify(_Update(), call, at)
     update.keep("tiers", {str(first.hop): _attempt(first)} if first else {})
     if unknown_number:
@@ -174,15 +175,17 @@ def dial_ended(
     at: datetime,
     attempt: TierAttempt,
     *,
+    started: datetime | None = None,
     next_attempt: TierAttempt | None = None,
     answered_by: str | None = None,
     final_voicemail: bool | None = None,
 ) -> None:
     """A Dial action: how the leg of `attempt.hop` ended and what the call does next (rings the next
-    tier, was answered, or reached the final treatment; `final_voicemail` says whether that records)."""
+    tier, was answered, or reached the final treatment; `final_voicemail` says whether that records).
+    `started` is when the call reached /voice (carried on the action URL); the first write keeps it."""
 
     def update() -> _Update:
-        u = _identify(_Update(), call, at)
+        u = _identify(_Update(), call, started or at)
         u.set(f"tiers.{attempt.hop}", _attempt(attempt))
         if next_attempt is not None:
             u.keep(f"tiers.{next_attempt.hop}", _attempt(next_attempt))
@@ -198,7 +201,7 @@ def dial_ended(
         if breaker.error_code(error) != "ValidationException":
             raise
         # The item has no tiers map yet (the /voice write was skipped): make it, then write the dial.
-        _identify(_Update(), call, at).keep("tiers", {}).run(call.call_sid)
+        _identify(_Update(), call, started or at).keep("tiers", {}).run(call.call_sid)
         update().run(call.call_sid)
 
 

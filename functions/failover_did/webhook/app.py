@@ -56,6 +56,7 @@ from failover_did.webhook.signature import (
 MAX_BODY_BYTES = 16 * 1024  # Twilio's voice webhooks are well under 4 KiB
 MAX_FIELDS = 100
 XML = "application/xml"
+MAX_CALL_SECONDS = 24 * 3600  # Twilio ends any call after 24 hours
 CALL_ENDED = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
 app = APIGatewayHttpResolver()
@@ -171,7 +172,7 @@ def reply(document: str) -> Response[str]:
     return Response(status_code=200, content_type=XML, body=document)
 
 
-def respond(step: Step, rule: Rule | None = None, from_tier: int = 0) -> Response[str]:
+def respond(step: Step, rule: Rule | None = None, from_tier: int = 0, started: int | None = None) -> Response[str]:
     p = params()
     # The decision rides in the EMF record's properties: one searchable log line per webhook, and no
     # per-number or per-call metric dimension (each dimension set is a billed custom metric).
@@ -191,7 +192,12 @@ def respond(step: Step, rule: Rule | None = None, from_tier: int = 0) -> Respons
             metrics.add_metric(name=m.CALLS_ANSWERED, unit=MetricUnit.Count, value=1)
         metrics.add_metadata("decision", {"stop": step.reason})
     document = twiml.render(
-        step, base=app.context["base"], caller=p.get("From", ""), called=called_number(), test=is_test_call()
+        step,
+        base=app.context["base"],
+        caller=p.get("From", ""),
+        called=called_number(),
+        test=is_test_call(),
+        started=started,
     )
     return reply(document)
 
@@ -256,10 +262,9 @@ def incoming_call() -> Response[str]:
         metrics.add_metric(name=m.UNKNOWN_NUMBER, unit=MetricUnit.Count, value=1)
         log_call(lambda: call_log.call_started(this_call(), now, None, unknown_number=True))
         return reply(twiml.say_and_hang_up(twiml.UNKNOWN_NUMBER_SAY))
-    step = first_step(lookup.rule, tier_health(lookup.rule))
-    first = TierAttempt(hop=step.hop, tier=step.index, target=step.tier.target)
-    log_call(lambda: call_log.call_started(this_call(), now, first))
-    return respond(step, lookup.rule)
+    # No call-log write here: the caller waits on this answer. The start rides on the Dial action URL
+    # and the action's write records it.
+    return respond(first_step(lookup.rule, tier_health(lookup.rule)), lookup.rule, started=int(now.timestamp()))
 
 
 @app.post("/voice/action")
@@ -277,8 +282,19 @@ def dial_ended() -> Response[str]:
     count_by(m.DIAL_OUTCOMES, "outcome", outcome_class(tier, outcome))
     if not is_test_call():  # a test call's leg reached nobody real: no passive health count either way
         transitions.count_live_failure(rule, index, outcome, p.get("CallSid", ""), datetime.now(UTC))
+    started = call_start()
     log_dial(index, hop, tier.target if tier else "", outcome, step, tier is not None and answered(tier, outcome))
-    return respond(step, rule, index)
+    return respond(step, rule, index, started=started)
+
+
+def call_start() -> int | None:
+    """The call's start (Unix seconds) from the signed action URL; None when absent or implausible."""
+    raw = parse_qs(app.current_event.raw_event.get("rawQueryString") or "").get(twiml.START_QUERY, [""])[-1]
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 11):
+        return None
+    started = int(raw)
+    now = datetime.now(UTC).timestamp()
+    return started if now - MAX_CALL_SECONDS <= started <= now + 60 else None
 
 
 def log_dial(index: int, hop: int, target: str, outcome: DialOutcome, step: Step, took_it: bool) -> None:
@@ -293,11 +309,14 @@ def log_dial(index: int, hop: int, target: str, outcome: DialOutcome, step: Step
         following = TierAttempt(hop=step.hop, tier=step.index, target=step.tier.target)
     voicemail = step.final.voicemail if isinstance(step, Finish) else None
     now = datetime.now(UTC)
+    start = call_start()
+    started = datetime.fromtimestamp(start, UTC) if start is not None else None
     log_call(
         lambda: call_log.dial_ended(
             this_call(),
             now,
             attempt,
+            started=started,
             next_attempt=following,
             answered_by=target if took_it else None,
             final_voicemail=voicemail,
