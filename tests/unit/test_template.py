@@ -30,6 +30,7 @@ EXPECTED_ENV = {
     "CALLS_TABLE_NAME": {"Ref": "CallsTable"},
     "HEALTH_TABLE_NAME": {"Ref": "HealthTable"},
     "EVENTS_TABLE_NAME": {"Ref": "EventsTable"},
+    "CALL_LOG_TABLE_NAME": {"Ref": "CallLogTable"},
     "HEALTH_DOWN_AFTER": {"Ref": "HealthDownAfter"},
     "HEALTH_UP_AFTER": {"Ref": "HealthUpAfter"},
     "FALLBACK_BUCKET": {"Ref": "FallbackBucket"},
