@@ -3,6 +3,7 @@ follow each Dial's action URL), and the rules commands against the running stack
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -206,3 +207,22 @@ def test_local_stack_prints_each_event_as_it_happens(local_stack: RunningStack) 
     while expected not in local_stack.output():
         assert time.monotonic() < deadline, local_stack.output()
         time.sleep(0.2)
+
+
+def test_calls_lists_a_voicemail_left_through_the_local_stack(local_stack: RunningStack) -> None:
+    """The call log lives in the local stack's emulated DynamoDB; `calls` reads it from another process."""
+    call = local_stack.simulator().call("+14155550100", from_="+14155550987")
+    call.start()
+    for _ in CASCADE:
+        reply = call.dial_ended("busy")
+    assert reply.records and reply.recording_callback
+    assert call.leave_voicemail(21).status == 200
+    assert call.hang_up(75).status == 200
+    assert call.recording_stored(21).status == 200
+
+    done = local_stack.cli("calls", "+14155550100", "--missed", "--json")
+    assert done.returncode == 0, done.stderr
+    [logged] = [c for c in json.loads(done.stdout) if c["call_sid"] == call.sid]
+    assert (logged["caller"], logged["outcome"], logged["recording_seconds"]) == ("+14155550987", "voicemail", 21)
+    assert [t["target"] for t in logged["tiers"]] == CASCADE
+    assert logged["recording_url"].endswith("/Recordings/RE" + call.sid[2:])
