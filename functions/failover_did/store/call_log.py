@@ -33,6 +33,8 @@ from failover_did.store.tables import TIMEOUT_SECONDS, CallLogItem, aws_region
 
 RECORDING_GRACE_SECONDS = 6.0  # how long the status callback waits for a voicemail's recording
 POLL_SECONDS = 0.5
+BATCH_GET_LIMIT = 100  # DynamoDB's BatchGetItem maximum
+BATCH_GET_TRIES = 5
 pause: Callable[[float], None] = time.sleep  # the status callback's wait between reads (tests replace it)
 _OUTCOMES = frozenset(o.value for o in CallOutcome)
 _serializer = TypeSerializer()
@@ -380,10 +382,28 @@ def _query(index: str, key: str, value: str, since: datetime) -> Iterator[CallRe
     )
     try:
         for page in pages:
-            for item in page.get("Items", []):
-                yield to_record(_plain(item))
+            # The indexes hold keys only: the items are read by key, in the index's order.
+            sids = [item["call_sid"]["S"] for item in page.get("Items", [])]
+            for start in range(0, len(sids), BATCH_GET_LIMIT):
+                found = _batch_get(sids[start : start + BATCH_GET_LIMIT])
+                yield from (to_record(found[sid]) for sid in sids[start : start + BATCH_GET_LIMIT] if sid in found)
     except (ClientError, BotoCoreError) as error:
         raise CallLogError(str(error), cause=error) from error
+
+
+def _batch_get(call_sids: list[str]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    wanted: dict[str, Any] = {_table(): {"Keys": [{"call_sid": {"S": sid}} for sid in call_sids]}}
+    for attempt in range(BATCH_GET_TRIES):
+        response = _client().batch_get_item(RequestItems=wanted)
+        for item in response.get("Responses", {}).get(_table(), []):
+            plain = _plain(item)
+            found[str(plain["call_sid"])] = plain
+        wanted = response.get("UnprocessedKeys") or {}
+        if not wanted:
+            return found
+        time.sleep(0.1 * 2**attempt)  # DynamoDB asked us to slow down
+    raise CallLogError(f"{len(call_sids) - len(found)} call(s) not read after {BATCH_GET_TRIES} tries")
 
 
 def calls_of(number: str, since: datetime) -> Iterator[CallRecord]:
