@@ -185,12 +185,15 @@ class SimulatedCall:
         return self.sim.post(url, {**self.base_params, "CallStatus": status, "CallDuration": str(seconds)})
 
     def recording_stored(self, seconds: int) -> Reply:
-        """Twilio's recordingStatusCallback once the message is stored (it names the call, not the number)."""
+        """Twilio's recordingStatusCallback once the message is stored (it names the call, not the number);
+        `seconds` 0: the caller said nothing (RecordingStatus absent)."""
         url = next((r.recording_callback for r in reversed(self.replies) if r.recording_callback), None)
         if url is None:
             raise AssertionError("no reply asked for a recording status callback")
-        params = {"AccountSid": self.sim.account_sid, "CallSid": self.sid, "RecordingStatus": "completed"}
-        return self.sim.post(url, {**params, **self._recording(seconds)})
+        status = "completed" if seconds else "absent"
+        params = {"AccountSid": self.sim.account_sid, "CallSid": self.sid, "RecordingStatus": status}
+        recording = self._recording(seconds) | ({} if seconds else {"RecordingDuration": "-1"})
+        return self.sim.post(url, {**params, **recording})
 
     def _recording(self, seconds: int) -> dict[str, str]:
         recording = "RE" + self.sid[2:]

@@ -161,7 +161,14 @@ def test_simulate_command_walks_a_call(local_stack: RunningStack) -> None:
         "-> dial sip:oncall@dr.example.net for 30 s",
         "<- busy",
         "-> say 'Sorry, nobody can take your call.'; record voicemail; hang up",
+        "<- call over (status callback: HTTP 200)",
     ]
+    sid = result.stdout.split()[1]
+    listed = local_stack.cli("calls", "+14155550100", "--tests", "--json")
+    assert listed.returncode == 0, listed.stderr
+    [logged] = [c for c in json.loads(listed.stdout) if c["call_sid"] == sid]
+    assert logged["outcome"] == "final" and [t["outcome"] for t in logged["tiers"]] == ["failed", "no-answer", "busy"]
+    assert sid not in local_stack.cli("calls", "+14155550100", "--json").stdout  # test calls hidden by default
     forged = subprocess.run(
         [CLI, "simulate", "+14155550100", "--url", local_stack.voice_url],
         env={**env, "TWILIO_AUTH_TOKEN": "wrong"},
