@@ -14,6 +14,7 @@ that there is none) arrives, or RECORDING_GRACE_SECONDS pass.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -120,6 +121,7 @@ class _Update:
 
 # Its own breaker: trouble with the log table alone never stops the webhook reading rules. And no try
 # while DynamoDB as a whole failed moments ago (the shared breaker is open): no extra timeout for a caller.
+# A log request that got no answer opens the shared breaker as well.
 log_breaker = breaker.Breaker()
 
 
@@ -132,7 +134,23 @@ def _call(operation: Callable[[], Any]) -> Any:
 
     if breaker.dynamodb.is_open:
         raise breaker.StoreSkipped()
-    return log_breaker.call(wrapped)
+    try:
+        return log_breaker.call(wrapped)
+    except CallLogError as error:
+        if breaker.error_code(error) is None:
+            _unreachable(error)
+        raise
+
+
+def _unreachable(error: CallLogError) -> None:
+    """No answer at all (a timeout, a refused connection): DynamoDB itself is unwell, not just the log
+    table, so the shared breaker opens too and the rest of this request asks DynamoDB nothing more."""
+
+    def fail() -> None:
+        raise error
+
+    with contextlib.suppress(PynamoDBException):
+        breaker.dynamodb.call(fail)
 
 
 def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
