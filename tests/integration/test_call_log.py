@@ -328,3 +328,32 @@ def test_unsigned_callbacks_are_forbidden(webhook: Webhook, notices: list[CallRe
     params = call_params(SID, NUMBER, CallStatus="completed", CallDuration="10", RecordingStatus="completed")
     assert webhook.post(path, params, signature="bm90LWEtc2lnbmF0dXJl").status == 403
     assert log_items(aws) == []
+
+
+@pytest.mark.parametrize("answers", [False, True])
+def test_an_unreachable_log_opens_the_shared_breaker_a_refusing_one_does_not(
+    webhook: Webhook, notices: list[CallRecord], monkeypatch: pytest.MonkeyPatch, answers: bool
+) -> None:
+    """Nothing listening where the log is written (no answer): the rest of the request asks DynamoDB nothing
+    more. A log table that answers with an error (here: it is gone) leaves the other tables alone."""
+    import boto3
+    from botocore.config import Config
+
+    from failover_did.store import breaker
+    from failover_did_cli.local_stack import free_port
+
+    call = Call(webhook)
+    call.start()
+    if answers:
+        boto3.client("dynamodb", region_name="us-east-1").delete_table(TableName="failover-did-call-log")
+    else:
+        dead = boto3.client(
+            "dynamodb",
+            region_name="us-east-1",
+            endpoint_url=f"http://127.0.0.1:{free_port()}",
+            config=Config(retries={"max_attempts": 1}, connect_timeout=0.5),
+        )
+        monkeypatch.setattr(call_log, "_client", lambda: dead)
+    assert "+14155550111" in call.dial_ended(0, 1, "busy")  # the cascade goes on either way
+    assert breaker.dynamodb.is_open is not answers
+    breaker.dynamodb.reset()
