@@ -32,6 +32,8 @@ UPDATABLE = {
     "VoiceMethod": "voice_method",
     "VoiceFallbackUrl": "voice_fallback_url",
     "VoiceFallbackMethod": "voice_fallback_method",
+    "StatusCallback": "status_callback",
+    "StatusCallbackMethod": "status_callback_method",
     "VoiceApplicationSid": "voice_application_sid",
     "TrunkSid": "trunk_sid",
     "FriendlyName": "friendly_name",

@@ -20,6 +20,7 @@ _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 # U+FFFE/U+FFFF): a `say` stored before validation could hold them, and Twilio refuses such a document.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _CHAR_REF = re.compile(r"&#(?:([0-9]{1,8})|x([0-9a-fA-F]{1,8}));")
+START_QUERY = "start"  # when the call reached /voice (Unix seconds), on Dial action URLs
 TEST_QUERY = "test"  # `test=1` on a Voice URL marks a test call (simulate, drill); kept on every URL we render
 
 
@@ -61,19 +62,21 @@ def caller_id_for(caller: str, called: str) -> str | None:
     return None if valid else called or None
 
 
-def render(step: Step, *, base: str, caller: str, called: str, test: bool = False) -> str:
+def render(step: Step, *, base: str, caller: str, called: str, test: bool = False, started: int | None = None) -> str:
     """The TwiML document for `step`. `base` is our public URL prefix (scheme, host, stage); `test` marks
-    a test call, whose every action and screening URL keeps the marker."""
-    return _render(step, base, caller_id_for(caller, called), test)
+    a test call, whose every action and screening URL keeps the marker. `started` (Unix seconds) rides on
+    the Dial action URL: the call log learns when the call began without a write on /voice."""
+    return _render(step, base, caller_id_for(caller, called), test, started)
 
 
 @lru_cache(maxsize=4096)
-def _render(step: Step, base: str, caller_id: str | None, test: bool) -> str:
+def _render(step: Step, base: str, caller_id: str | None, test: bool, started: int | None) -> str:
     # Steps are immutable values: a warm container renders each distinct document once.
     response = VoiceResponse()
     if isinstance(step, DialTier):
+        when = {START_QUERY: started} if started is not None else {}
         dial = response.dial(
-            action=url(base, "/voice/action", test=test, tier=step.index, hop=step.hop),
+            action=url(base, "/voice/action", test=test, tier=step.index, hop=step.hop, **when),
             method="POST",
             timeout=step.tier.timeout,
             answer_on_bridge=True,
@@ -92,6 +95,11 @@ def _render(step: Step, base: str, caller_id: str | None, test: bool) -> str:
                 method="POST",
                 max_length=VOICEMAIL_MAX_SECONDS,
                 play_beep=True,
+                # Twilio says here when the recording is stored (or that there is none): the call log
+                # waits for it so the missed-call notice carries the link.
+                recording_status_callback=url(base, "/voice/recording", test=test),
+                recording_status_callback_method="POST",
+                recording_status_callback_event="completed absent",
             )
         response.hangup()
     elif isinstance(step, Stop):

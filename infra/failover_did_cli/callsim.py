@@ -31,6 +31,8 @@ class Reply:
     dial: Dial | None = None
     say: str | None = None
     records: bool = False
+    record_action: str | None = None  # <Record action=...>: where the message's URL and length go
+    recording_callback: str | None = None  # <Record recordingStatusCallback=...>
 
     @property
     def hangs_up(self) -> bool:
@@ -57,7 +59,17 @@ def parse_reply(status: int, body: str) -> Reply:
         elif verb.tag == "Say" and say is None:
             say = verb.text or ""
     verbs = tuple(v.tag for v in root)
-    return Reply(status, body, verbs, dial, say, records="Record" in verbs)
+    record = root.find("Record")
+    return Reply(
+        status,
+        body,
+        verbs,
+        dial,
+        say,
+        records=record is not None,
+        record_action=record.get("action") if record is not None else None,
+        recording_callback=record.get("recordingStatusCallback") if record is not None else None,
+    )
 
 
 TEST_MARKER = "test=1"
@@ -157,6 +169,36 @@ class SimulatedCall:
         if bridged is not None:
             params["DialBridged"] = "true" if bridged else "false"
         return self._record(self.sim.post(dial.action, params))
+
+    def leave_voicemail(self, seconds: int) -> Reply:
+        """The caller speaks for `seconds` after the beep: Twilio posts the Record action."""
+        action = self.last.record_action
+        if action is None:
+            raise AssertionError(f"the last reply records nothing: {self.last.body}")
+        params = {**self.base_params, "CallStatus": "in-progress", **self._recording(seconds)}
+        return self._record(self.sim.post(action, params))
+
+    def hang_up(self, seconds: int, status: str = "completed") -> Reply:
+        """The call is over: Twilio posts the number's call-status callback (the Voice URL's /status)."""
+        parts = urlsplit(self.sim.voice_url)
+        url = urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/status"))
+        return self.sim.post(url, {**self.base_params, "CallStatus": status, "CallDuration": str(seconds)})
+
+    def recording_stored(self, seconds: int) -> Reply:
+        """Twilio's recordingStatusCallback once the message is stored (it names the call, not the number);
+        `seconds` 0: the caller said nothing (RecordingStatus absent)."""
+        url = next((r.recording_callback for r in reversed(self.replies) if r.recording_callback), None)
+        if url is None:
+            raise AssertionError("no reply asked for a recording status callback")
+        status = "completed" if seconds else "absent"
+        params = {"AccountSid": self.sim.account_sid, "CallSid": self.sid, "RecordingStatus": status}
+        recording = self._recording(seconds) | ({} if seconds else {"RecordingDuration": "-1"})
+        return self.sim.post(url, {**params, **recording})
+
+    def _recording(self, seconds: int) -> dict[str, str]:
+        recording = "RE" + self.sid[2:]
+        url = f"https://api.twilio.com/2010-04-01/Accounts/{self.sim.account_sid}/Recordings/{recording}"
+        return {"RecordingSid": recording, "RecordingUrl": url, "RecordingDuration": str(seconds)}
 
     def _record(self, reply: Reply) -> Reply:
         self.replies.append(reply)

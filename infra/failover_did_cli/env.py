@@ -38,6 +38,7 @@ STACK_OUTPUT_ENV: dict[str, str] = {
     "CallsTableName": "CALLS_TABLE_NAME",
     "HealthTableName": "HEALTH_TABLE_NAME",
     "EventsTableName": "EVENTS_TABLE_NAME",
+    "CallLogTableName": "CALL_LOG_TABLE_NAME",
     "FallbackBucketName": FALLBACK_BUCKET_ENV,
     "FallbackBaseUrl": FALLBACK_BASE_URL_ENV,
     "NotifyTopicArn": NOTIFY_TOPIC_ARN_ENV,

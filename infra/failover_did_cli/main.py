@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from failover_did_cli import (
+    calls_cmd,
     drill_cmd,
     events_cmd,
     local_cmd,
@@ -29,4 +30,5 @@ cli.add_command(simulate_cmd.simulate)
 cli.add_command(twilio_cmd.twilio)
 cli.add_command(status_cmd.status)
 cli.add_command(events_cmd.events)
+cli.add_command(calls_cmd.calls)
 cli.add_command(drill_cmd.drill)

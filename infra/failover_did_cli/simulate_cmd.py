@@ -74,3 +74,10 @@ def simulate(number: str, outcomes: tuple[str, ...], url: str, caller: str) -> N
         raise SystemExit(1)
     if reply.dial is not None:
         click.echo("  (still ringing: give more outcomes to go on)")
+        return
+    # The call is over: Twilio would now post the number's call-status callback, which closes the call log's
+    # record (a test call: listed by `calls --tests`, never noticed).
+    if reply.records:  # nobody speaks after the beep: Twilio says there is no recording
+        call.recording_stored(0)
+    ended = call.hang_up(0)
+    click.echo(f"  <- call over (status callback: HTTP {ended.status})")

@@ -46,6 +46,18 @@ def health_text(health: TargetHealth | None, probed: bool) -> str:
 STATUSES = {"protected": PROTECTED, "unprotected": UNPROTECTED, "at-risk": AT_RISK, "failing-over": FAILING_OVER}
 
 
+def missed_today(now: datetime) -> dict[str, list[str]]:
+    """Number -> "HH:MM caller" of each missed call since midnight UTC, newest first (one Query)."""
+    from failover_did.store import call_log
+
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    missed: dict[str, list[str]] = {}
+    for call in call_log.all_calls(midnight, now):
+        if call.missed and not call.test:
+            missed.setdefault(call.number, []).append(f"{call.started:%H:%M} {call.caller}")
+    return missed
+
+
 @click.command()
 @click.argument("number", type=NUMBER, required=False)
 @number_filter
@@ -87,7 +99,8 @@ def status(number: str | None, prefix: str | None, wanted: tuple[str, ...], page
     with store_errors():
         last = event_store.last_failovers(now - timedelta(days=31), numbers) if numbers else {}
         counts = failovers.counts_this_month(numbers, now) if numbers else {}
-    table = Table("number", "status", "cascade (health)", "last failover", "this month")
+        missed = missed_today(now)
+    table = Table("number", "status", "cascade (health)", "last failover", "this month", "missed today")
     for column in table.columns:
         column.no_wrap = True
     unreachable: list[str] = []
@@ -97,7 +110,8 @@ def status(number: str | None, prefix: str | None, wanted: tuple[str, ...], page
         budget = f"{count} / {rule.monthly_failover_budget}" if rule.monthly_failover_budget else str(count)
         event = last.get(rule.number)
         last_text = f"{event.at[:16].replace('T', ' ')}Z to tier {event.detail.get('to_tier')}" if event else "-"
-        table.add_row(rule.number, f"{verdict.status}\n{verdict.why}", "\n".join(lines), last_text, budget)
+        missed_text = str(len(missed.get(rule.number, []))) + "".join(f"\n{c}" for c in missed.get(rule.number, [])[:3])
+        table.add_row(rule.number, f"{verdict.status}\n{verdict.why}", "\n".join(lines), last_text, budget, missed_text)
     print_table(table, width=220)
     checked = f"last health check {last_run}" if last_run else "no health check has run yet"
     click.echo(f"{page.footer(len(judged), 'number(s)')}; {checked}")

@@ -30,7 +30,16 @@ BASE_URL_ENV = "TWILIO_API_BASE_URL"
 DEFAULT_STACK = "failover-did"
 STACK_OUTPUT = "VoiceUrl"
 REQUEST_TIMEOUT = 20.0
-FIELDS = ("voice_url", "voice_method", "voice_fallback_url", "voice_fallback_method")
+FIELDS = (
+    "voice_url",
+    "voice_method",
+    "voice_fallback_url",
+    "voice_fallback_method",
+    "status_callback",
+    "status_callback_method",
+)
+STATUS_PATH = "/status"
+"""The call-status callback is the Voice URL's `/status` route: it tells the call log when a call ends."""
 NONE_SHOWN = "(none)"
 
 
@@ -45,6 +54,8 @@ class NumberState:
     voice_method: str | None = None
     voice_fallback_url: str | None = None
     voice_fallback_method: str | None = None
+    status_callback: str | None = None
+    status_callback_method: str | None = None
     voice_application_sid: str | None = None
     trunk_sid: str | None = None
     voice_receive_mode: str | None = None
@@ -65,6 +76,8 @@ class NumberState:
             voice_method=text("voice_method"),
             voice_fallback_url=text("voice_fallback_url"),
             voice_fallback_method=text("voice_fallback_method"),
+            status_callback=text("status_callback"),
+            status_callback_method=text("status_callback_method"),
             voice_application_sid=text("voice_application_sid"),
             trunk_sid=text("trunk_sid"),
             voice_receive_mode=text("voice_receive_mode"),
@@ -111,9 +124,21 @@ def binding_refusal(state: NumberState) -> str | None:
     return None
 
 
+def status_callback_url(voice_url: str) -> str:
+    """`https://host/voice` -> `https://host/voice/status` (a query, such as a test marker, is kept)."""
+    parts = urlsplit(voice_url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + STATUS_PATH))
+
+
 def plan_changes(state: NumberState, voice_url: str, fallback_url: str | None = None) -> tuple[FieldChange, ...]:
-    """Before and after of the four voice fields. With no `fallback_url`, the fallback fields stay as they are."""
-    after = {"voice_url": voice_url, "voice_method": VOICE_METHOD}
+    """Before and after of the voice and status-callback fields. With no `fallback_url`, the fallback fields
+    stay as they are."""
+    after = {
+        "voice_url": voice_url,
+        "voice_method": VOICE_METHOD,
+        "status_callback": status_callback_url(voice_url),
+        "status_callback_method": VOICE_METHOD,
+    }
     if fallback_url is not None:
         after |= {"voice_fallback_url": fallback_url, "voice_fallback_method": FALLBACK_METHOD}
     return tuple(FieldChange(name, getattr(state, name), after.get(name, getattr(state, name))) for name in FIELDS)
@@ -406,7 +431,9 @@ def attach(
     allow_http: bool,
     dry_run: bool,
 ) -> None:
-    """Point NUMBER's Voice URL at the service (HTTP POST), after showing each field's before -> after.
+    """Point NUMBER's Voice URL at the service (HTTP POST), and its call-status callback at the Voice URL's
+    /status route (POST, so the call log learns when each call ends), after showing each field's
+    before -> after.
 
     \b
     Credentials, from the environment:

@@ -4,6 +4,7 @@ and exposes (a masked token, malformed requests refused, the AWS emulation on lo
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -166,7 +167,14 @@ def test_simulate_command_walks_a_call(local_stack: RunningStack) -> None:
         "-> dial sip:oncall@dr.example.net for 30 s",
         "<- busy",
         "-> say 'Sorry, nobody can take your call.'; record voicemail; hang up",
+        "<- call over (status callback: HTTP 200)",
     ]
+    sid = result.stdout.split()[1]
+    listed = local_stack.cli("calls", "+14155550100", "--tests", "--json")
+    assert listed.returncode == 0, listed.stderr
+    [logged] = [c for c in json.loads(listed.stdout) if c["call_sid"] == sid]
+    assert logged["outcome"] == "final" and [t["outcome"] for t in logged["tiers"]] == ["failed", "no-answer", "busy"]
+    assert sid not in local_stack.cli("calls", "+14155550100", "--json").stdout  # test calls hidden by default
     forged = subprocess.run(
         [CLI, "simulate", "+14155550100", "--url", local_stack.voice_url],
         env={**env, "TWILIO_AUTH_TOKEN": "wrong"},
@@ -266,3 +274,22 @@ def test_the_aws_emulation_listens_on_loopback_whatever_host_says(tmp_path: Path
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_calls_lists_a_voicemail_left_through_the_local_stack(local_stack: RunningStack) -> None:
+    """The call log lives in the local stack's emulated DynamoDB; `calls` reads it from another process."""
+    call = local_stack.simulator().call("+14155550100", from_="+14155550987")
+    call.start()
+    for _ in CASCADE:
+        reply = call.dial_ended("busy")
+    assert reply.records and reply.recording_callback
+    assert call.leave_voicemail(21).status == 200
+    assert call.hang_up(75).status == 200
+    assert call.recording_stored(21).status == 200
+
+    done = local_stack.cli("calls", "+14155550100", "--missed", "--json")
+    assert done.returncode == 0, done.stderr
+    [logged] = [c for c in json.loads(done.stdout) if c["call_sid"] == call.sid]
+    assert (logged["caller"], logged["outcome"], logged["recording_seconds"]) == ("+14155550987", "voicemail", 21)
+    assert [t["target"] for t in logged["tiers"]] == CASCADE
+    assert logged["recording_url"].endswith("/Recordings/RE" + call.sid[2:])

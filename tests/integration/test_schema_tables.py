@@ -39,6 +39,7 @@ def test_create_tables_matches_the_template(dynamodb: Any) -> None:
         "CallsTable": "failover-did-calls",
         "HealthTable": "failover-did-health",
         "EventsTable": "failover-did-events",
+        "CallLogTable": "failover-did-call-log",
     }
     specs = schema.table_specs()
     for logical_id, table_name in names.items():
@@ -70,6 +71,7 @@ def test_create_tables_is_idempotent(dynamodb: Any) -> None:
 def test_create_tables_with_custom_names_and_local_environment(dynamodb: Any) -> None:
     names = schema.create_tables(dynamodb, {"RulesTable": "t-rules", "CallsTable": "t-calls"})
     assert sorted(dynamodb.list_tables()["TableNames"]) == [
+        "failover-did-call-log",
         "failover-did-events",
         "failover-did-health",
         "t-calls",
@@ -80,6 +82,7 @@ def test_create_tables_with_custom_names_and_local_environment(dynamodb: Any) ->
         "CALLS_TABLE_NAME": "t-calls",
         "HEALTH_TABLE_NAME": "failover-did-health",
         "EVENTS_TABLE_NAME": "failover-did-events",
+        "CALL_LOG_TABLE_NAME": "failover-did-call-log",
     }
 
 

@@ -21,6 +21,7 @@ from tests.fake_twilio import ACCOUNT_SID, API_KEY, API_SECRET, AUTH_TOKEN, Fake
 
 NUMBER = "+14155550100"
 VOICE_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/voice"
+STATUS_URL = VOICE_URL + "/status"
 OLD_URL = "https://old.example.com/answer"
 FALLBACK_URL = "https://static.example.com/failover-did/+14155550100.xml"
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,6 +57,8 @@ def test_dry_run_prints_before_and_after_and_sends_no_update(twilio_api: FakeTwi
     assert change_line(result.output, "voice_method") == "voice_method GET -> POST"
     assert change_line(result.output, "voice_fallback_url") == "voice_fallback_url (none) (unchanged)"
     assert change_line(result.output, "voice_fallback_method") == "voice_fallback_method POST (unchanged)"
+    assert change_line(result.output, "status_callback") == f"status_callback (none) -> {STATUS_URL}"
+    assert change_line(result.output, "status_callback_method") == "status_callback_method POST (unchanged)"
     assert "dry run: nothing changed" in result.output
     assert "attached:" not in result.output
     assert twilio_api.posts() == []
@@ -70,10 +73,11 @@ def test_attach_sends_only_the_changed_fields_and_says_attached(twilio_api: Fake
     assert result.exit_code == 0, result.output
     [post] = twilio_api.posts()
     assert post.path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/IncomingPhoneNumbers/{record['sid']}.json"
-    assert post.form == {"VoiceUrl": VOICE_URL, "VoiceMethod": "POST"}
+    assert post.form == {"VoiceUrl": VOICE_URL, "VoiceMethod": "POST", "StatusCallback": STATUS_URL}
     assert f"attached: {NUMBER} -> {VOICE_URL}" in result.output
     assert "voice fallback left as it is" in result.output
     assert (record["voice_url"], record["voice_method"], record["voice_fallback_url"]) == (VOICE_URL, "POST", OLD_URL)
+    assert (record["status_callback"], record["status_callback_method"]) == (STATUS_URL, "POST")
 
 
 def test_a_method_already_post_is_not_sent_again(twilio_api: FakeTwilio) -> None:
@@ -81,7 +85,7 @@ def test_a_method_already_post_is_not_sent_again(twilio_api: FakeTwilio) -> None
     result = attach(NUMBER, "--voice-url", VOICE_URL)
     assert result.exit_code == 0, result.output
     assert change_line(result.output, "voice_url") == f"voice_url (none) -> {VOICE_URL}"
-    assert [p.form for p in twilio_api.posts()] == [{"VoiceUrl": VOICE_URL}]
+    assert [p.form for p in twilio_api.posts()] == [{"VoiceUrl": VOICE_URL, "StatusCallback": STATUS_URL}]
 
 
 def test_fallback_url_sets_the_fallback_fetched_with_get(twilio_api: FakeTwilio) -> None:
@@ -89,7 +93,12 @@ def test_fallback_url_sets_the_fallback_fetched_with_get(twilio_api: FakeTwilio)
     result = attach(NUMBER, "--voice-url", VOICE_URL, "--fallback-url", FALLBACK_URL)
     assert result.exit_code == 0, result.output
     assert [p.form for p in twilio_api.posts()] == [
-        {"VoiceUrl": VOICE_URL, "VoiceFallbackUrl": FALLBACK_URL, "VoiceFallbackMethod": "GET"}
+        {
+            "VoiceUrl": VOICE_URL,
+            "VoiceFallbackUrl": FALLBACK_URL,
+            "VoiceFallbackMethod": "GET",
+            "StatusCallback": STATUS_URL,
+        }
     ]
     assert change_line(result.output, "voice_fallback_url") == f"voice_fallback_url (none) -> {FALLBACK_URL}"
     assert change_line(result.output, "voice_fallback_method") == "voice_fallback_method POST -> GET"
@@ -97,7 +106,7 @@ def test_fallback_url_sets_the_fallback_fetched_with_get(twilio_api: FakeTwilio)
 
 
 def test_an_attached_number_needs_no_update(twilio_api: FakeTwilio) -> None:
-    twilio_api.add_number(NUMBER, voice_url=VOICE_URL, voice_method="POST")
+    twilio_api.add_number(NUMBER, voice_url=VOICE_URL, voice_method="POST", status_callback=STATUS_URL)
     result = attach(NUMBER, "--voice-url", VOICE_URL)
     assert result.exit_code == 0, result.output
     assert "already attached" in result.output
@@ -312,7 +321,12 @@ def test_the_installed_command_attaches_in_a_subprocess(twilio_api: FakeTwilio) 
     assert done.returncode == 0, done.stderr
     assert "attached:" in done.stdout
     assert [p.form for p in twilio_api.posts()] == [
-        {"VoiceUrl": VOICE_URL, "VoiceFallbackUrl": FALLBACK_URL, "VoiceFallbackMethod": "GET"}
+        {
+            "VoiceUrl": VOICE_URL,
+            "VoiceFallbackUrl": FALLBACK_URL,
+            "VoiceFallbackMethod": "GET",
+            "StatusCallback": STATUS_URL,
+        }
     ]
     assert f"warning: TWILIO_API_BASE_URL is set: talking to {twilio_api.base_url}" in done.stderr
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import Any
@@ -47,7 +48,7 @@ def test_incoming_call_dials_the_primary_with_its_timeout(webhook: Webhook) -> N
     dial = root.find("Dial")
     assert dial is not None and root[0] is dial  # Dial first, so answerOnBridge keeps ringback
     assert dial.get("timeout") == "15" and dial.get("answerOnBridge") == "true"
-    assert dial.get("action") == f"https://{HOST}/voice/action?tier=0&hop=1"
+    assert re.fullmatch(rf"https://{HOST}/voice/action\?tier=0&hop=1&start=[0-9]{{10}}", dial.get("action") or "")
     assert [(n.tag, n.text) for n in dial] == [("Sip", "sip:frontdesk@pbx.example.com")]
     assert dial.get("callerId") is None
 
@@ -139,12 +140,12 @@ def test_signature_for_other_params_or_url_is_refused(webhook: Webhook) -> None:
 def test_stage_path_and_public_base_url(rules: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     staged = Webhook(stage_prefix="/prod")
     result = staged.post("/voice", call_params())
-    assert dial_of(result)[1] == f"https://{HOST}/prod/voice/action?tier=0&hop=1"
+    assert dial_of(result)[1].startswith(f"https://{HOST}/prod/voice/action?tier=0&hop=1&start=")
     monkeypatch.setenv("PUBLIC_BASE_URL", "https://calls.example.com/")
     settings.cache_clear()
     custom = Webhook(host="calls.example.com")
     result = custom.post("/voice", call_params(), signed_url="https://calls.example.com/voice")
-    assert dial_of(result)[1] == "https://calls.example.com/voice/action?tier=0&hop=1"
+    assert dial_of(result)[1].startswith("https://calls.example.com/voice/action?tier=0&hop=1&start=")
     # a signature over the execute-api URL no longer matches once a public URL is configured
     assert Webhook().post("/voice", call_params()).status == 403
 
@@ -367,7 +368,7 @@ def test_a_failover_counts_once_as_before(webhook: Webhook) -> None:
 
 def test_a_test_call_is_marked_on_every_url_and_never_counted(webhook: Webhook) -> None:
     incoming = webhook.post("/voice", call_params(), "test=1")
-    assert dial_of(incoming)[1] == f"https://{HOST}/voice/action?tier=0&hop=1&test=1"
+    assert re.fullmatch(rf"https://{HOST}/voice/action\?tier=0&hop=1&start=[0-9]+&test=1", dial_of(incoming)[1])
     failed = webhook.post("/voice/action", FAILED_503, "tier=0&hop=1&test=1")
     target, action, _, _ = dial_of(failed)
     assert target == "+14155550111" and action == f"https://{HOST}/voice/action?tier=1&hop=2&test=1"

@@ -20,7 +20,7 @@ from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
 from failover_did.store import tables
-from failover_did.store.tables import CallItem, EventItem, HealthItem, RuleItem, RulesSetItem
+from failover_did.store.tables import CallItem, CallLogItem, EventItem, HealthItem, RuleItem, RulesSetItem
 from failover_did_cli import schema
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,6 +31,7 @@ EXPECTED_ENV = {
     "CALLS_TABLE_NAME": {"Ref": "CallsTable"},
     "HEALTH_TABLE_NAME": {"Ref": "HealthTable"},
     "EVENTS_TABLE_NAME": {"Ref": "EventsTable"},
+    "CALL_LOG_TABLE_NAME": {"Ref": "CallLogTable"},
     "HEALTH_DOWN_AFTER": {"Ref": "HealthDownAfter"},
     "HEALTH_UP_AFTER": {"Ref": "HealthUpAfter"},
     "FALLBACK_BUCKET": {"Ref": "FallbackBucket"},
@@ -193,9 +194,9 @@ def test_policies_grant_exactly_what_the_webhook_needs(translated: dict[str, Any
     grants = _grants(translated, "VoiceFunction")
     ssm = grants.pop("ssm:GetParameter")
     assert grants == {
-        "dynamodb:GetItem": ["CallsTable", "HealthTable", "RulesTable"],
+        "dynamodb:GetItem": ["CallLogTable", "CallsTable", "HealthTable", "RulesTable"],
         "dynamodb:PutItem": ["CallsTable", "EventsTable", "HealthTable"],
-        "dynamodb:UpdateItem": ["EventsTable"],
+        "dynamodb:UpdateItem": ["CallLogTable", "EventsTable"],
         "dynamodb:Query": ["EventsTable"],
         "dynamodb:BatchGetItem": ["HealthTable"],
         "sns:Publish": [repr({"Ref": "NotifyTopic"})],
@@ -339,11 +340,12 @@ def test_table_env_maps_the_table_variables(template: dict[str, Any]) -> None:
         tables.CALLS_TABLE_ENV: "CallsTable",
         tables.HEALTH_TABLE_ENV: "HealthTable",
         tables.EVENTS_TABLE_ENV: "EventsTable",
+        tables.CALL_LOG_TABLE_ENV: "CallLogTable",
     }
     assert schema.table_env(template) == expected
     assert schema.table_env(template, None) == expected
     assert schema.table_env(template, "HealthCheckFunction") == {
-        k: v for k, v in expected.items() if k != tables.CALLS_TABLE_ENV
+        k: v for k, v in expected.items() if k not in (tables.CALLS_TABLE_ENV, tables.CALL_LOG_TABLE_ENV)
     }
     assert schema.local_environment({"RulesTable": "r", "CallsTable": "c"}, template) == {
         tables.RULES_TABLE_ENV: "r",
@@ -587,3 +589,17 @@ def test_table_specs_keep_only_create_table_keys_and_refuse_intrinsics() -> None
     simple = specs["SimpleTable"]
     assert simple.hash_key == "id" and simple.attribute_types == {"id": "S"}
     assert simple.create_kwargs["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_call_log_model_and_indexes_match_the_template(template: dict[str, Any]) -> None:
+    """The call log is keyed by CallSid; `calls` queries the two indexes store/call_log.py names."""
+    spec = schema.table_specs(template)[schema.table_env(template)[tables.CALL_LOG_TABLE_ENV]]
+    assert (CallLogItem._hash_keyname, CallLogItem._range_keyname) == (spec.hash_key, spec.range_key)
+    indexes = {
+        index["IndexName"]: [k["AttributeName"] for k in index["KeySchema"]]
+        for index in spec.create_kwargs["GlobalSecondaryIndexes"]
+    }
+    assert indexes == {"by-number": ["number", "started"], "by-day": ["day", "started"]}
+    attributes = CallLogItem.get_attributes()
+    assert all(attributes[name].attr_type == spec.attribute_types[name] for name in spec.attribute_types)
+    assert spec.ttl_attribute == "expires_at" == attributes["expires_at"].attr_name

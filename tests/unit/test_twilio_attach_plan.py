@@ -17,12 +17,14 @@ from failover_did_cli.twilio_cmd import (
     format_changes,
     plan_changes,
     rebase,
+    status_callback_url,
     twilio_credentials,
     twilio_failure,
     update_params,
 )
 
 VOICE_URL = "https://abc123.execute-api.us-east-1.amazonaws.com/voice"
+STATUS_URL = VOICE_URL + "/status"
 ACCOUNT = "AC" + "a" * 32
 KEY = "SK" + "b" * 32
 
@@ -48,28 +50,48 @@ def test_plan_sets_url_and_post_and_leaves_the_fallback_without_a_fallback_url()
         FieldChange("voice_method", "GET", "POST"),
         FieldChange("voice_fallback_url", "https://f", "https://f"),
         FieldChange("voice_fallback_method", None, None),
+        FieldChange("status_callback", None, STATUS_URL),
+        FieldChange("status_callback_method", None, "POST"),
     )
-    assert update_params(changes) == {"voice_url": VOICE_URL, "voice_method": "POST"}
+    assert update_params(changes) == {
+        "voice_url": VOICE_URL,
+        "voice_method": "POST",
+        "status_callback": STATUS_URL,
+        "status_callback_method": "POST",
+    }
 
 
 def test_plan_with_a_fallback_url_fetches_it_with_get() -> None:
+    attached = {"status_callback": STATUS_URL, "status_callback_method": "POST"}
     changes = plan_changes(
-        state(voice_url=VOICE_URL, voice_method="POST", voice_fallback_method="POST"), VOICE_URL, "https://f"
+        state(voice_url=VOICE_URL, voice_method="POST", voice_fallback_method="POST", **attached),
+        VOICE_URL,
+        "https://f",
     )
     assert update_params(changes) == {"voice_fallback_url": "https://f", "voice_fallback_method": "GET"}
 
 
 def test_nothing_to_send_when_already_attached() -> None:
-    assert update_params(plan_changes(state(voice_url=VOICE_URL, voice_method="POST"), VOICE_URL)) == {}
+    attached = state(
+        voice_url=VOICE_URL, voice_method="POST", status_callback=STATUS_URL, status_callback_method="POST"
+    )
+    assert update_params(plan_changes(attached, VOICE_URL)) == {}
+
+
+def test_the_status_callback_is_the_voice_urls_status_route() -> None:
+    assert status_callback_url("https://voice.example.com/prod/voice/") == "https://voice.example.com/prod/voice/status"
+    assert status_callback_url("http://127.0.0.1:8080/voice?test=1") == "http://127.0.0.1:8080/voice/status?test=1"
 
 
 def test_changes_print_aligned_before_and_after() -> None:
     lines = format_changes(plan_changes(state(voice_url="https://old/x", voice_method="POST"), VOICE_URL))
     assert lines == [
-        f"  voice_url              https://old/x  ->  {VOICE_URL}",
-        "  voice_method           POST           (unchanged)",
-        "  voice_fallback_url     (none)         (unchanged)",
-        "  voice_fallback_method  (none)         (unchanged)",
+        f"  voice_url               https://old/x  ->  {VOICE_URL}",
+        "  voice_method            POST           (unchanged)",
+        "  voice_fallback_url      (none)         (unchanged)",
+        "  voice_fallback_method   (none)         (unchanged)",
+        f"  status_callback         (none)         ->  {STATUS_URL}",
+        "  status_callback_method  (none)         ->  POST",
     ]
 
 

@@ -29,8 +29,13 @@ def iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def retention_days() -> int:
+    """How long events (and the call log) are kept."""
+    return int(os.environ.get(RETENTION_ENV) or DEFAULT_RETENTION_DAYS)
+
+
 def event_item(number: str, kind: str, at: datetime, detail: dict[str, Any], event_id: str) -> EventItem:
-    days = int(os.environ.get(RETENTION_ENV) or DEFAULT_RETENTION_DAYS)
+    days = retention_days()
     return EventItem(
         number,
         f"{iso(at)}#{event_id}",

@@ -20,6 +20,7 @@ RULES_TABLE_ENV = "RULES_TABLE_NAME"
 CALLS_TABLE_ENV = "CALLS_TABLE_NAME"
 HEALTH_TABLE_ENV = "HEALTH_TABLE_NAME"
 EVENTS_TABLE_ENV = "EVENTS_TABLE_NAME"
+CALL_LOG_TABLE_ENV = "CALL_LOG_TABLE_NAME"
 
 
 TIMEOUT_ENV = "DYNAMODB_TIMEOUT_SECONDS"
@@ -135,3 +136,33 @@ class FailoverCount(Model):
     failovers = NumberAttribute(default=0)
     budget_alerted = UnicodeAttribute(null=True)  # when the budget alarm metric was sent this month
     expires_at = NumberAttribute(null=True)
+
+
+class CallLogItem(Model):
+    """The call log: one item per call, keyed by CallSid so every webhook of the call (the recording
+    callback carries no number) updates the same item. Expires like the events (DynamoDB TTL)."""
+
+    class Meta(_Connection):
+        table_name = os.environ.get(CALL_LOG_TABLE_ENV, "failover-did-call-log")
+
+    call_sid = UnicodeAttribute(hash_key=True)
+    number = UnicodeAttribute(null=True)
+    caller = UnicodeAttribute(null=True)
+    started = UnicodeAttribute(null=True)  # ISO time, UTC
+    day = UnicodeAttribute(null=True)  # the UTC date `started` falls on
+    ended = UnicodeAttribute(null=True)
+    call_seconds = NumberAttribute(null=True)  # CallDuration from the status callback
+    outcome = UnicodeAttribute(null=True)  # set once, when the call is closed
+    closed_at = UnicodeAttribute(null=True)  # when the outcome was decided: written once per call
+    answered_by = UnicodeAttribute(null=True)
+    # hop ("1", "2", ...) -> {"tier": n, "target": ..., "outcome": DialCallStatus, "sip_code": n}
+    # `tiers`: a map written by path with raw UpdateItem expressions (store/call_log.py)
+    final_at = UnicodeAttribute(null=True)  # when the caller reached the final treatment
+    voicemail = BooleanAttribute(null=True)  # ... and it records a message
+    unknown_number = BooleanAttribute(null=True)
+    recording_url = UnicodeAttribute(null=True)
+    recording_seconds = NumberAttribute(null=True)
+    recording_status = UnicodeAttribute(null=True)
+    test = BooleanAttribute(null=True)
+    expires_at = NumberAttribute()
+    # Indexes (template.yaml): "by-number" (number, started) and "by-day" (day, started), all attributes.

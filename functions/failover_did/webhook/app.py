@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import importlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl
@@ -20,6 +22,7 @@ from pynamodb.exceptions import PynamoDBException
 
 from failover_did import fallback, twiml
 from failover_did import metric_names as m
+from failover_did.call_record import CallRecord, TierAttempt
 from failover_did.health import transitions
 from failover_did.observability import count_by, logger, metrics
 from failover_did.routing import (
@@ -29,6 +32,7 @@ from failover_did.routing import (
     Finish,
     Step,
     Stop,
+    answered,
     first_step,
     next_step,
     outcome_class,
@@ -36,7 +40,7 @@ from failover_did.routing import (
     reason_class,
 )
 from failover_did.rules.model import Rule
-from failover_did.store import breaker, calls, failovers, static_fallback
+from failover_did.store import breaker, call_log, calls, failovers, static_fallback
 from failover_did.store.health_store import HealthReader
 from failover_did.store.rules_store import Lookup, RuleReader, StoreUnavailable
 from failover_did.webhook.params import Refused, check_params
@@ -52,6 +56,8 @@ from failover_did.webhook.signature import (
 MAX_BODY_BYTES = 16 * 1024  # Twilio's voice webhooks are well under 4 KiB
 MAX_FIELDS = 100
 XML = "application/xml"
+MAX_CALL_SECONDS = 24 * 3600  # Twilio ends any call after 24 hours
+CALL_ENDED = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
 app = APIGatewayHttpResolver()
 rules = RuleReader()
@@ -166,7 +172,7 @@ def reply(document: str) -> Response[str]:
     return Response(status_code=200, content_type=XML, body=document)
 
 
-def respond(step: Step, rule: Rule | None = None, from_tier: int = 0) -> Response[str]:
+def respond(step: Step, rule: Rule | None = None, from_tier: int = 0, started: int | None = None) -> Response[str]:
     p = params()
     # The decision rides in the EMF record's properties: one searchable log line per webhook, and no
     # per-number or per-call metric dimension (each dimension set is a billed custom metric).
@@ -186,7 +192,12 @@ def respond(step: Step, rule: Rule | None = None, from_tier: int = 0) -> Respons
             metrics.add_metric(name=m.CALLS_ANSWERED, unit=MetricUnit.Count, value=1)
         metrics.add_metadata("decision", {"stop": step.reason})
     document = twiml.render(
-        step, base=app.context["base"], caller=p.get("From", ""), called=called_number(), test=is_test_call()
+        step,
+        base=app.context["base"],
+        caller=p.get("From", ""),
+        called=called_number(),
+        test=is_test_call(),
+        started=started,
     )
     return reply(document)
 
@@ -215,14 +226,45 @@ def note_failover(rule: Rule, step: DialTier, from_tier: int) -> None:
         metrics.add_metric(name=m.FAILOVER_BUDGET_EXCEEDED, unit=MetricUnit.Count, value=1)
 
 
+def this_call() -> call_log.Caller:
+    p = params()
+    caller = p.get("From") or p.get("Caller") or ""
+    return call_log.Caller(p.get("CallSid", ""), called_number(), caller, is_test_call())
+
+
+def log_call(write: Callable[[], CallRecord | None]) -> None:
+    """Write to the call log; when the write closed a missed call, send its notice. Neither a storage
+    failure nor a notice failure changes the webhook's answer."""
+    try:
+        record = write()
+    except Exception as error:
+        logger.error("call log not written", extra={"call_sid": params().get("CallSid", ""), "error": str(error)})
+        return
+    if record is not None and record.missed and not record.test:
+        notice_missed_call(record)
+
+
+def notice_missed_call(record: CallRecord) -> None:
+    try:
+        # Looked up at run time: the notices package is its own module (and its own failure).
+        notices = importlib.import_module("failover_did.notices")
+        notices.missed_call(record, datetime.now(UTC))
+    except Exception:
+        logger.exception("missed-call notice not sent", extra={"call_sid": record.call_sid})
+
+
 @app.post("/voice")
 def incoming_call() -> Response[str]:
     metrics.add_metric(name=m.INCOMING_CALLS, unit=MetricUnit.Count, value=1)
     lookup = number_rule()
+    now = datetime.now(UTC)
     if lookup.rule is None:
         metrics.add_metric(name=m.UNKNOWN_NUMBER, unit=MetricUnit.Count, value=1)
+        log_call(lambda: call_log.call_started(this_call(), now, None, unknown_number=True))
         return reply(twiml.say_and_hang_up(twiml.UNKNOWN_NUMBER_SAY))
-    return respond(first_step(lookup.rule, tier_health(lookup.rule)), lookup.rule)
+    # No call-log write here: the caller waits on this answer. The start rides on the Dial action URL
+    # and the action's write records it.
+    return respond(first_step(lookup.rule, tier_health(lookup.rule)), lookup.rule, started=int(now.timestamp()))
 
 
 @app.post("/voice/action")
@@ -241,7 +283,46 @@ def dial_ended() -> Response[str]:
     if not is_test_call():  # a test call's leg reached nobody real: no passive health count either way
         transitions.count_live_failure(rule, index, outcome, p.get("CallSid", ""), datetime.now(UTC))
         transitions.count_live_success(rule, index, outcome, p.get("CallSid", ""), datetime.now(UTC))
-    return respond(step, rule, index)
+    started = call_start()
+    log_dial(index, hop, tier.target if tier else "", outcome, step, tier is not None and answered(tier, outcome))
+    return respond(step, rule, index, started=started)
+
+
+def call_start() -> int | None:
+    """The call's start (Unix seconds) from the signed action URL; None when absent or implausible."""
+    raw = parse_qs(app.current_event.raw_event.get("rawQueryString") or "").get(twiml.START_QUERY, [""])[-1]
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 11):
+        return None
+    started = int(raw)
+    now = datetime.now(UTC).timestamp()
+    return started if now - MAX_CALL_SECONDS <= started <= now + 60 else None
+
+
+def log_dial(index: int, hop: int, target: str, outcome: DialOutcome, step: Step, took_it: bool) -> None:
+    """The call log's record of this dial (answered even when the caller hung up after talking) and of
+    what the call does next."""
+    status = outcome.status or "unknown"
+    if outcome.status in ANSWERED_STATUSES and not took_it:
+        status = "not-accepted"  # a screened callee (or a voicemail) answered but nobody pressed 1
+    attempt = TierAttempt(hop=hop, tier=index, target=target, outcome=status, sip_code=outcome.sip_code)
+    following = None
+    if isinstance(step, DialTier):
+        following = TierAttempt(hop=step.hop, tier=step.index, target=step.tier.target)
+    voicemail = step.final.voicemail if isinstance(step, Finish) else None
+    now = datetime.now(UTC)
+    start = call_start()
+    started = datetime.fromtimestamp(start, UTC) if start is not None else None
+    log_call(
+        lambda: call_log.dial_ended(
+            this_call(),
+            now,
+            attempt,
+            started=started,
+            next_attempt=following,
+            answered_by=target if took_it else None,
+            final_voicemail=voicemail,
+        )
+    )
 
 
 @app.post("/voice/screen")
@@ -263,10 +344,47 @@ def screen_answer() -> Response[str]:
     return reply(twiml.empty())  # the url's TwiML ends: Twilio bridges the callee to the caller
 
 
+def seconds(name: str) -> int | None:
+    raw = params().get(name, "")
+    return int(raw) if raw.isascii() and raw.isdigit() else None
+
+
 @app.post("/voice/voicemail")
 def voicemail_done() -> Response[str]:
-    logger.info("voicemail", extra={"call_sid": params().get("CallSid", ""), "recording": params().get("RecordingUrl")})
+    url = params().get("RecordingUrl") or None
+    now = datetime.now(UTC)
+    log_call(lambda: call_log.voicemail_recorded(this_call(), now, url, seconds("RecordingDuration")))
     return reply(twiml.say_and_hang_up("Thank you. Goodbye."))
+
+
+@app.post("/voice/recording")
+def recording_status() -> Response[str]:
+    """Twilio's recordingStatusCallback: the voicemail is stored (or there is none)."""
+    p = params()
+    status = p.get("RecordingStatus", "")
+    if not status:
+        raise BadRequest("RecordingStatus is missing")
+    now = datetime.now(UTC)
+    log_call(
+        lambda: call_log.recording_ready(
+            this_call(), now, status, p.get("RecordingUrl") or None, seconds("RecordingDuration")
+        )
+    )
+    return reply(twiml.empty())
+
+
+@app.post("/voice/status")
+def call_status() -> Response[str]:
+    """The number's call-status callback: the call is over, so its outcome is decided (once)."""
+    p = params()
+    status = p.get("CallStatus", "")
+    if not status:
+        raise BadRequest("CallStatus is missing")
+    if status not in CALL_ENDED:
+        return reply(twiml.empty())  # a progress event (if the number asks for them): the call goes on
+    now = datetime.now(UTC)
+    log_call(lambda: call_log.call_ended(this_call(), now, status, seconds("CallDuration")))
+    return reply(twiml.empty())
 
 
 @app.exception_handler(BadRequest)

@@ -23,6 +23,7 @@ _E164_SHAPED = re.compile(r"\+[0-9]{1,15}")
 _SIP_URI = re.compile(r"sips?:[!-~]{1,250}")
 _DIGITS = re.compile(r"[0-9*#]{0,32}")
 _DURATION = re.compile(r"[0-9]{1,7}")
+_RECORDING_SID = re.compile(r"RE[0-9a-f]{32}")
 _SIP_CODE = re.compile(r"[1-6][0-9]{2}")
 MAX_CALLER_CHARS = 128
 MAX_URL_CHARS = 512
@@ -97,7 +98,10 @@ FORMS: dict[str, Form] = {
     "Digits": Form(lambda v: v == "hangup" or _DIGITS.fullmatch(v) is not None, "up to 32 of 0-9 * #, or hangup"),
     "DialCallDuration": DURATION,
     "CallDuration": DURATION,
-    "RecordingDuration": DURATION,
+    # -1 when there is no recording (RecordingStatus absent)
+    "RecordingDuration": Form(lambda v: v == "-1" or _DURATION.fullmatch(v) is not None, "a whole number of seconds"),
+    "RecordingSid": _pattern(_RECORDING_SID, "RE followed by 32 lowercase hex digits"),
+    "RecordingStatus": _one_of(frozenset({"in-progress", "completed", "absent", "failed"})),
     "To": NUMBER,
     "Called": NUMBER,
     "From": CALLER,
