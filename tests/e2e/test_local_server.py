@@ -201,3 +201,24 @@ def test_the_stack_lets_its_checker_probe_loopback(monkeypatch: pytest.MonkeyPat
     finally:
         monkeypatch.undo()
         settings.cache_clear()
+
+
+def test_events_are_printed_in_time_order_each_once_even_when_written_late() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from failover_did.store.events import Event, iso
+
+    printer = ls.EventPrinter()
+    start = datetime.now(UTC)
+
+    def at(seconds: float) -> Event:
+        return Event("+14155550100", iso(start + timedelta(seconds=seconds)), "failover", {"call": str(seconds)})
+
+    hold = timedelta(seconds=ls.EVENT_HOLD_SECONDS)
+    first = printer.ready([at(1.0)], start + timedelta(seconds=1.5))
+    assert first == []  # too fresh: a write stamped earlier may still be on its way
+    second = printer.ready([at(1.0), at(3.0), at(0.5)], start + timedelta(seconds=1.0) + hold)
+    assert [e.detail["call"] for e in second] == ["0.5", "1.0"]
+    third = printer.ready([at(0.5), at(1.0), at(3.0), at(2.0)], start + timedelta(seconds=4.0) + hold)
+    assert [e.detail["call"] for e in third] == ["2.0", "3.0"]
+    assert printer.since() <= start + timedelta(seconds=4.0)  # the next read still covers late writers
