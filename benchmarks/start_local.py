@@ -34,7 +34,7 @@ TOKEN = "start-up-benchmark-token"
 def rules_text(count: int) -> str:
     lines = ["numbers:"]
     for i in range(count):
-        lines += [f'  "+1415{i:07d}":', f'    primary: {{target: "+1628{i:07d}"}}']
+        lines += [f'  "+1415555{i:04d}":', f'    primary: {{target: "+1628555{i:04d}"}}']
     return "\n".join(lines) + "\n"
 
 
@@ -46,7 +46,7 @@ def one_run(count: int, folder: Path) -> tuple[float, float, bool]:
     env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN}
     env.pop("FAILOVER_DID_LOCAL", None)
     command = [CLI, "local", "--port", str(port), "--aws-port", str(aws_port), "--rules", str(rules)]
-    last = f"+1415{count - 1:07d}"
+    last = f"+1415555{count - 1:04d}"
     sim = TwilioSimulator(f"http://127.0.0.1:{port}/voice", TOKEN)
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
@@ -60,7 +60,7 @@ def one_run(count: int, folder: Path) -> tuple[float, float, bool]:
             except OSError:
                 time.sleep(0.02)
         answered = time.perf_counter() - started
-        right = reply.dial is not None and reply.dial.targets == (f"+1628{count - 1:07d}",)
+        right = reply.dial is not None and reply.dial.targets == (f"+1628555{count - 1:04d}",)
         while "is running" not in log.read_text():
             time.sleep(0.02)
         banner = time.perf_counter() - started

@@ -104,7 +104,8 @@ def local(
     verbose: bool,
 ) -> None:
     """Run the voice webhook and its AWS emulation (moto) in this process."""
-    from failover_did_cli.rules_cmd import SYMBOL, apply_and_publish, fallback_line
+    from failover_did_cli.fallback_publish import NotConfigured, Publisher, config_from_env, publish_after_apply
+    from failover_did_cli.rules_cmd import SYMBOL, Applied, _apply_rules, fallback_line
 
     stack = LocalStack(
         host=host,
@@ -116,25 +117,31 @@ def local(
         echo=echo_now,
         containers=containers,
     )
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     rules_file = rules_path or demo_rules_path()
     try:
         stack.start()
         stack.start_containers()
-        applied = apply_and_publish(rules_file)
+        changes = _apply_rules(rules_file, prune=False)  # the store's path for `rules apply`
         stack.listen()  # only now: a call never finds the rules still loading
+        stack.serve_in_background()
+        # The static fallbacks are for when the webhook fails: calls are answered while they are published.
+        try:
+            applied = Applied(changes, publish_after_apply(changes, Publisher(config_from_env())))
+        except NotConfigured as reason:
+            applied = Applied(changes, not_published=str(reason))
     except PortBusy as busy:
         stack.stop()
         raise click.ClickException(str(busy)) from busy
     except BaseException:
         stack.stop()
         raise
-    changes = applied.changes
     loaded = [c.number for c in changes if c.action in ("added", "changed", "unchanged")]
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
     if stack.token_generated:
         token_shown, token_note = stack.token, "generated for this run; set TWILIO_AUTH_TOKEN to choose"
     else:
@@ -168,17 +175,21 @@ failover-did local is running (Ctrl-C stops it)
     for change in changes:
         if change.action not in ("added", "changed", "unchanged"):
             click.echo(f"  {SYMBOL[change.action]} {change.number} {change.action}")
-    for result in applied.fallbacks:
-        line = fallback_line(result)
-        if line:
-            click.echo(f"  {result.number}{line}")
+    shown = [result for result in applied.fallbacks if fallback_line(result)]
+    many = len(shown) > SHOWN_NUMBERS
+    for result in shown:
+        if not many or result.action == "failed":
+            click.echo(f"  {result.number}{fallback_line(result)}")
+    if many:
+        published = sum(result.action != "failed" for result in shown)
+        click.echo(f"  fallbacks: {published} published (`{CLI} rules show NUMBER` prints a number's URL)")
     if applied.not_published:
         click.echo(f"  no fallback published: {applied.not_published}")
     sys.stdout.flush()
     stack.start_health_checks()
     stack.start_event_log()
     try:
-        stack.serve_forever()
+        stack.wait()
     except KeyboardInterrupt:
         click.echo("stopping")
     finally:

@@ -57,6 +57,8 @@ if TYPE_CHECKING:
 
 DEFAULT_PORT = 3000
 DEFAULT_CONTAINERS = 4
+TIMEOUT_ENV = "DYNAMODB_TIMEOUT_SECONDS"  # failover_did.store.tables reads it at import
+OPERATOR_TIMEOUT_SECONDS = "10"
 MAX_REQUEST_BYTES = 1024 * 1024
 HEADER_SECONDS = 5.0  # to send the request line and headers (also how long an idle kept-alive connection lives)
 BODY_SECONDS = 5.0  # to send the body once the headers are in
@@ -115,8 +117,12 @@ def publish_voice_url(endpoint: str, voice_url: str) -> None:
     ssm.put_parameter(Name=VOICE_URL_PARAMETER, Value=voice_url, Type="String", Overwrite=True)
 
 
-def _container_start(verbose: bool) -> None:
-    """A webhook container's cold start: the handler's imports."""
+def _container_start(verbose: bool, timeout: str | None) -> None:
+    """A webhook container's cold start: the Lambda's DynamoDB timeout, then the handler's imports."""
+    if timeout is None:
+        os.environ.pop(TIMEOUT_ENV, None)
+    else:
+        os.environ[TIMEOUT_ENV] = timeout
     if not verbose:
         quiet_lambda_logs()
     import failover_did.webhook.app  # noqa: F401
@@ -181,6 +187,7 @@ class LocalStack:
     containers: int = 0  # webhook containers (processes) invoked concurrently; 0: one, in this process
     _pool: ProcessPoolExecutor | None = None
     _warming: list[Future[int]] = field(default_factory=list)
+    _webhook_timeout: str | None = None  # DYNAMODB_TIMEOUT_SECONDS as given to this command
 
     @property
     def aws_endpoint(self) -> str:
@@ -214,6 +221,7 @@ class LocalStack:
         if self.aws_port is None:
             self.aws_port = self.port + 1 if asked_port else 0
         self._start_emulation()
+        self._webhook_timeout = os.environ.get(TIMEOUT_ENV)
         self._configure_environment()
         if not self.verbose:
             quiet_lambda_logs()
@@ -240,7 +248,10 @@ class LocalStack:
             return
         context = multiprocessing.get_context("spawn")  # a fresh interpreter each, as a Lambda container
         self._pool = ProcessPoolExecutor(
-            self.containers, mp_context=context, initializer=_container_start, initargs=(self.verbose,)
+            self.containers,
+            mp_context=context,
+            initializer=_container_start,
+            initargs=(self.verbose, self._webhook_timeout),
         )
         self._warming = [self._pool.submit(os.getpid) for _ in range(self.containers)]
 
@@ -308,6 +319,9 @@ class LocalStack:
         # The webhook checks signatures over this base, never over the client's Host header.
         os.environ["PUBLIC_BASE_URL"] = self.base_url
         settings.cache_clear()
+        # Loading the rules and the checker wait as an operator's command does; the webhook containers keep
+        # the Lambda's short timeout (start_containers).
+        os.environ.setdefault(TIMEOUT_ENV, OPERATOR_TIMEOUT_SECONDS)
         os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "failover-did")
         os.environ["POWERTOOLS_LOG_LEVEL"] = "INFO" if self.verbose else "CRITICAL"
         os.environ["POWERTOOLS_METRICS_DISABLED"] = "false" if self.verbose else "true"
@@ -328,9 +342,15 @@ class LocalStack:
         self._http.serve_forever(poll_interval=0.2)
 
     def serve_in_background(self) -> threading.Thread:
+        self._serving = True  # before the thread runs: stop() must shut it down
         thread = threading.Thread(target=self.serve_forever, name="local-http", daemon=True)
         thread.start()
         return thread
+
+    def wait(self) -> None:
+        """Until stopped (Ctrl-C or SIGTERM raise KeyboardInterrupt in the main thread)."""
+        while not self._stopping.wait(0.5):
+            pass
 
     def start_health_checks(self) -> threading.Thread:
         """Run the health checker now and then every `health_interval` seconds, against the same tables."""

@@ -381,10 +381,14 @@ def test_with_1000_numbers_no_call_is_answered_before_the_rules_are_in(tmp_path:
                 continue
             answered += 1
             assert reply.dial is not None and reply.dial.targets == (f"+1628555{THOUSAND - 1:04d}",), reply.body
+        while "fallbacks: " not in log.read_text():  # the banner, once the static fallbacks are published
+            assert process.poll() is None, log.read_text()
+            time.sleep(0.2)
         banner = log.read_text()
         (rules_line,) = [line for line in banner.splitlines() if line.startswith("  Rules ")]
         assert f"{THOUSAND} numbers (+14155550000, +14155550001, +14155550002, ... and 997 more" in rules_line
         assert "`.venv/bin/failover-did rules list`" in rules_line and len(rules_line) < 250
+        assert f"fallbacks: {THOUSAND} published" in banner and len(banner.splitlines()) < 40
         assert refused > 0  # the calls did start before the stack was ready
     finally:
         process.terminate()
