@@ -64,6 +64,7 @@ HEADER_SECONDS = 5.0  # to send the request line and headers (also how long an i
 BODY_SECONDS = 5.0  # to send the body once the headers are in
 MAX_CONNECTIONS = 64  # served at once; the load benchmark runs 50 callers
 EMULATION_START_SECONDS = 30.0
+QUERY_EVENTS_UP_TO = 20  # numbers; past this the event log is watched with one scan a second
 EVENT_HOLD_SECONDS = 2.0  # an event is printed this long after its time, in order with any written late
 AWS_HOST = "127.0.0.1"  # the AWS emulation (no authentication) never listens anywhere else
 Echo = Callable[[str], None]
@@ -385,14 +386,21 @@ class LocalStack:
         return thread
 
     def _event_loop(self, interval: float) -> None:
-        from failover_did.store import events
+        from failover_did.store import events, rules_store
         from failover_did_cli.events_cmd import describe
 
         printer = EventPrinter()
+        numbers: list[str] = []
+        refreshed = -math.inf
         while not self._stopping.wait(interval):
             now = datetime.now(UTC)
-            try:  # one scan of the event log, whatever the number of numbers
-                fresh = list(events.all_events(printer.since()))
+            try:
+                if time.monotonic() - refreshed > 10:
+                    numbers, refreshed = [s.rule.number for s in rules_store.all_rules()], time.monotonic()
+                if len(numbers) <= QUERY_EVENTS_UP_TO:  # a query a number reads only their recent events
+                    fresh = [e for n in numbers for e in events.events_of(n, printer.since())]
+                else:  # one scan, whatever the number of numbers
+                    fresh = list(events.all_events(printer.since()))
             except Exception as error:  # keep watching; say what went wrong
                 self.echo(f"{time.strftime('%H:%M:%S')} event log unreadable: {error}")
                 continue
