@@ -60,7 +60,7 @@ def backup_tables_once() -> None:
     from moto.dynamodb.models import DynamoDBBackend
 
     shim = _BackupOncePerTransaction()
-    models.copy = shim  # type: ignore[assignment]
+    models.copy = shim  # type: ignore[assignment,attr-defined]
     DynamoDBBackend.transact_write_items = shim.wrap(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]
 
 
