@@ -33,7 +33,9 @@ class _BackupOncePerTransaction:
         self._copies: dict[int, Any] | None = None
 
     def deepcopy(self, value: Any, memo: Any = None) -> Any:
-        if self._copies is None:
+        from moto.dynamodb.models.table import Table
+
+        if self._copies is None or not isinstance(value, Table):  # items are copied as moto does
             return copy.deepcopy(value, memo)
         if id(value) not in self._copies:
             self._copies[id(value)] = copy.deepcopy(value, memo)
