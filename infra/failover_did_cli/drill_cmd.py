@@ -33,15 +33,21 @@ from twilio.request_validator import RequestValidator
 from failover_did.routing import DialOutcome, matched_trigger
 from failover_did.settings import settings
 from failover_did_cli.args import NUMBER
-from failover_did_cli.callsim import Reply, SimulatedCall, TwilioSimulator, marked_as_test
-from failover_did_cli.env import configure_aws, current_stack_outputs
+from failover_did_cli.callsim import (
+    VOICE_URL_HELP,
+    Reply,
+    SimulatedCall,
+    TwilioSimulator,
+    find_voice_url,
+    marked_as_test,
+)
+from failover_did_cli.env import configure_aws
 from failover_did_cli.simulate_cmd import describe
 
 if TYPE_CHECKING:
     from failover_did.rules.model import Rule
     from failover_did.store.events import Event
 
-DEFAULT_URL = "http://127.0.0.1:3000/voice"
 DEFAULT_CALLER = "+15005550006"  # Twilio's magic "valid and available" test number
 EVENT_WAIT_SECONDS = 5.0
 CLOCK_MARGIN = timedelta(minutes=1)  # events are stamped by the webhook's clock, not ours
@@ -229,7 +235,7 @@ def print_checks(checks: Sequence[Check]) -> None:
 @click.argument("number", type=NUMBER)
 @click.option(
     "--url",
-    help=f"The Voice URL to drill  [default: FAILOVER_DID_STACK's VoiceUrl output, else {DEFAULT_URL}]",
+    help=VOICE_URL_HELP.replace("to call", "to drill"),
 )
 @click.option("--caller", default=DEFAULT_CALLER, show_default=True, help="The caller's number (From).")
 def drill(number: str, url: str | None, caller: str) -> None:
@@ -247,8 +253,7 @@ def drill(number: str, url: str | None, caller: str) -> None:
     if not token:
         raise click.UsageError("set TWILIO_AUTH_TOKEN to the token the webhook checks signatures with")
     configure_aws()
-    if url is None:  # the deployed stack's, when FAILOVER_DID_STACK names one (and the local stack does not win)
-        url = current_stack_outputs().get("VoiceUrl", DEFAULT_URL)
+    url = find_voice_url(url)
     from failover_did.store import events, rules_store
     from failover_did_cli.rules_cmd import store_errors
 

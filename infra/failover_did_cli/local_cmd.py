@@ -10,7 +10,40 @@ from types import FrameType
 import click
 
 from failover_did_cli.env import LOCAL_ENV
-from failover_did_cli.local_stack import LocalStack, demo_rules_path, is_loopback, masked
+from failover_did_cli.local_stack import (
+    DEFAULT_CONTAINERS,
+    DEFAULT_PORT,
+    LocalStack,
+    PortBusy,
+    demo_rules_path,
+    is_loopback,
+    masked,
+)
+
+CLI = ".venv/bin/failover-did"  # as the README's set-up leaves it: `make install` puts nothing on PATH
+SHOWN_NUMBERS = 5
+
+
+def numbers_summary(numbers: list[str]) -> str:
+    """The loaded numbers in one short line: all of a few, the first few of many."""
+    if len(numbers) <= SHOWN_NUMBERS:
+        return f"{len(numbers)} number(s) {', '.join(numbers)}".rstrip()
+    first = ", ".join(numbers[: SHOWN_NUMBERS - 2])
+    return f"{len(numbers)} numbers ({first}, ... and {len(numbers) - SHOWN_NUMBERS + 2} more: `{CLI} rules list`)"
+
+
+def restart_command(
+    stack: LocalStack, port: int, aws_port: int | None, rules_path: Path | None, public_url: str
+) -> str:
+    """The command that starts this stack again behind a tunnel: the same ports and rules as this run."""
+    parts = [CLI, "local"]
+    if port != DEFAULT_PORT:
+        parts += ["--port", str(stack.port)]  # --port 0 picked this one; the tunnel points at it
+    if aws_port is not None:
+        parts += ["--aws-port", str(stack.aws_port)]
+    if rules_path is not None:
+        parts += ["--rules", str(rules_path)]
+    return " ".join([*parts, "--public-url", public_url])
 
 
 def host_warning(host: str) -> str | None:
@@ -29,7 +62,7 @@ def echo_now(line: str) -> None:
 
 
 @click.command()
-@click.option("--port", default=3000, show_default=True, help="Port of the voice webhook (0 picks a free one).")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, help="Port of the voice webhook (0 picks a free one).")
 @click.option(
     "--host",
     default="127.0.0.1",
@@ -51,6 +84,14 @@ def echo_now(line: str) -> None:
     show_default=True,
     help="Seconds between health checks of the rules' destinations.",
 )
+@click.option(
+    "--containers",
+    type=click.IntRange(min=0, max=32),
+    default=DEFAULT_CONTAINERS,
+    show_default=True,
+    help="Webhook containers (processes) answering calls at once, as AWS runs many of one Lambda; "
+    "0 runs the handler in this process, one call at a time.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Also print the Lambda's JSON logs and metrics.")
 def local(
     port: int,
@@ -59,10 +100,12 @@ def local(
     rules_path: Path | None,
     public_url: str | None,
     health_interval: float,
+    containers: int,
     verbose: bool,
 ) -> None:
     """Run the voice webhook and its AWS emulation (moto) in this process."""
-    from failover_did_cli.rules_cmd import SYMBOL, apply_and_publish, fallback_line
+    from failover_did_cli.fallback_publish import NotConfigured, Publisher, config_from_env, publish_after_apply
+    from failover_did_cli.rules_cmd import SYMBOL, Applied, _apply_rules, fallback_line
 
     stack = LocalStack(
         host=host,
@@ -72,20 +115,33 @@ def local(
         verbose=verbose,
         health_interval=health_interval,
         echo=echo_now,
+        containers=containers,
     )
-    try:
-        stack.start()
-    except OSError as error:
-        raise click.ClickException(f"cannot listen on {host}:{port} or {host}:{stack.aws_port}: {error}") from error
-    rules_file = rules_path or demo_rules_path()
-    applied = apply_and_publish(rules_file)
-    changes = applied.changes
-    loaded = [c.number for c in changes if c.action in ("added", "changed", "unchanged")]
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    rules_file = rules_path or demo_rules_path()
+    try:
+        stack.start()
+        stack.start_containers()
+        changes = _apply_rules(rules_file, prune=False)  # the store's path for `rules apply`
+        stack.listen()  # only now: a call never finds the rules still loading
+        stack.serve_in_background()
+        # The static fallbacks are for when the webhook fails: calls are answered while they are published.
+        try:
+            applied = Applied(changes, publish_after_apply(changes, Publisher(config_from_env())))
+        except NotConfigured as reason:
+            applied = Applied(changes, not_published=str(reason))
+    except PortBusy as busy:
+        stack.stop()
+        raise click.ClickException(str(busy)) from busy
+    except BaseException:
+        stack.stop()
+        raise
+    loaded = [c.number for c in changes if c.action in ("added", "changed", "unchanged")]
+
     if stack.token_generated:
         token_shown, token_note = stack.token, "generated for this run; set TWILIO_AUTH_TOKEN to choose"
     else:
@@ -97,18 +153,18 @@ failover-did local is running (Ctrl-C stops it)
 
   Voice URL      {stack.voice_url}   (POST, Twilio-signed)
   Auth token     {token_shown}   ({token_note})
-  Rules          {rules_file}: {len(loaded)} number(s) {", ".join(loaded)}
+  Rules          {rules_file}: {numbers_summary(loaded)}
   Health checks  every {health_interval:g} s (SIP OPTIONS / HTTP; a dead tier is skipped)
   AWS emulation  {stack.aws_endpoint}   (moto, loopback only; tables {", ".join(sorted(stack.table_names.values()))})
   Fallback URLs  {stack.fallback_base_url}<key>.xml   (static TwiML per number, bucket {stack.fallback_bucket})
 
   Other commands against this stack:   export {LOCAL_ENV}={stack.aws_endpoint}
-      failover-did rules list | rules show NUMBER | rules apply FILE | drill NUMBER
+      {CLI} rules list | rules show NUMBER | rules apply FILE | simulate NUMBER | drill NUMBER
   (that variable also points `rules apply` at the fallback bucket; `rules show NUMBER` prints a number's URL)
 
   From a real Twilio number: start a tunnel to port {stack.port} (e.g. `cloudflared tunnel --url http://localhost:{stack.port}`
   or `ngrok http {stack.port}`), restart with your account's token and the tunnel's URL:
-      TWILIO_AUTH_TOKEN=<auth token> failover-did local --public-url {tunnel_host}
+      TWILIO_AUTH_TOKEN=<auth token> {restart_command(stack, port, aws_port, rules_path, tunnel_host)}
   and set the number's Voice URL to {tunnel_host.rstrip("/")}/voice (HTTP POST).
 """.rstrip()
         + "\n"
@@ -119,10 +175,14 @@ failover-did local is running (Ctrl-C stops it)
     for change in changes:
         if change.action not in ("added", "changed", "unchanged"):
             click.echo(f"  {SYMBOL[change.action]} {change.number} {change.action}")
-    for result in applied.fallbacks:
-        line = fallback_line(result)
-        if line:
-            click.echo(f"  {result.number}{line}")
+    shown = [result for result in applied.fallbacks if fallback_line(result)]
+    many = len(shown) > SHOWN_NUMBERS
+    for result in shown:
+        if not many or result.action == "failed":
+            click.echo(f"  {result.number}{fallback_line(result)}")
+    if many:
+        published = sum(result.action != "failed" for result in shown)
+        click.echo(f"  fallbacks: {published} published (`{CLI} rules show NUMBER` prints a number's URL)")
     if applied.not_published:
         click.echo(f"  no fallback published: {applied.not_published}")
     sys.stdout.flush()
@@ -130,7 +190,7 @@ failover-did local is running (Ctrl-C stops it)
     stack.start_event_log()
     stack.start_notice_log()
     try:
-        stack.serve_forever()
+        stack.wait()
     except KeyboardInterrupt:
         click.echo("stopping")
     finally:

@@ -10,24 +10,30 @@ only, whatever `--host` says."""
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import logging
 import math
+import multiprocessing
 import os
 import re
 import secrets
 import socket
+import subprocess
 import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -35,6 +41,7 @@ import yaml
 from failover_did.settings import ALLOW_PRIVATE_TARGETS_ENV, settings
 from failover_did_cli import schema
 from failover_did_cli.apigw import LambdaContext, http_event
+from failover_did_cli.callsim import VOICE_URL_PARAMETER
 from failover_did_cli.env import (
     FALLBACK_BASE_URL_ENV,
     FALLBACK_PREFIX,
@@ -47,10 +54,20 @@ from failover_did_cli.env import (
     local_notify_topic_arn,
 )
 
+if TYPE_CHECKING:
+    from failover_did.store.events import Event
+
+DEFAULT_PORT = 3000
+DEFAULT_CONTAINERS = 4
+TIMEOUT_ENV = "DYNAMODB_TIMEOUT_SECONDS"  # failover_did.store.tables reads it at import
+OPERATOR_TIMEOUT_SECONDS = "10"
 MAX_REQUEST_BYTES = 1024 * 1024
 HEADER_SECONDS = 5.0  # to send the request line and headers (also how long an idle kept-alive connection lives)
 BODY_SECONDS = 5.0  # to send the body once the headers are in
 MAX_CONNECTIONS = 64  # served at once; the load benchmark runs 50 callers
+EMULATION_START_SECONDS = 30.0
+QUERY_EVENTS_UP_TO = 20  # numbers; past this the event log is watched with one scan a second
+EVENT_HOLD_SECONDS = 2.0  # an event is printed this long after its time, in order with any written late
 AWS_HOST = "127.0.0.1"  # the AWS emulation (no authentication) never listens anywhere else
 Echo = Callable[[str], None]
 
@@ -76,6 +93,48 @@ def serialise_dynamodb() -> None:
 
         locked.serialised = True  # type: ignore[attr-defined]
         setattr(DynamoDBBackend, name, locked)
+
+
+class PortBusy(Exception):
+    """A port the stack needs is taken: says which, by whom it is needed and the flag that moves it."""
+
+    def __init__(self, flag: str, needed_by: str, host: str, port: int, error: OSError) -> None:
+        reason = error.strerror or str(error)
+        super().__init__(
+            f"port {port} on {host} ({needed_by}, {flag}) cannot be used: {reason}. "
+            f"Choose another with {flag} PORT, or --port 0 to pick free ports for both"
+        )
+
+
+def quiet_lambda_logs() -> None:
+    """Without -v the console shows one line per webhook and per event, none of the Lambda's JSON logs."""
+    from failover_did.observability import logger
+
+    logger.setLevel(logging.CRITICAL)  # the handler logs nothing as critical
+
+
+def publish_voice_url(endpoint: str, voice_url: str) -> None:
+    import boto3
+
+    ssm = boto3.client("ssm", endpoint_url=endpoint)
+    ssm.put_parameter(Name=VOICE_URL_PARAMETER, Value=voice_url, Type="String", Overwrite=True)
+
+
+def _container_start(verbose: bool, timeout: str | None) -> None:
+    """A webhook container's cold start: the Lambda's DynamoDB timeout, then the handler's imports."""
+    if timeout is None:
+        os.environ.pop(TIMEOUT_ENV, None)
+    else:
+        os.environ[TIMEOUT_ENV] = timeout
+    if not verbose:
+        quiet_lambda_logs()
+    import failover_did.webhook.app  # noqa: F401
+
+
+def _container_invoke(event: dict[str, Any]) -> dict[str, Any]:
+    from failover_did.webhook.app import handler
+
+    return dict(handler(event, LambdaContext()))
 
 
 def masked(token: str) -> str:
@@ -108,7 +167,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 @dataclass
 class LocalStack:
     host: str = "127.0.0.1"
-    port: int = 3000
+    port: int = DEFAULT_PORT
     aws_port: int | None = None
     rules_path: Path | None = None
     public_url: str | None = None
@@ -125,9 +184,14 @@ class LocalStack:
     _moto: Any = None
     _http: ThreadingHTTPServer | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
+    _serving: bool = False
     # Powertools keeps the current event and the pending metrics in module-level singletons, as one
     # Lambda container does: webhook invocations and checker writes take turns under this lock.
     invoke_lock: threading.Lock = field(default_factory=threading.Lock)
+    containers: int = 0  # webhook containers (processes) invoked concurrently; 0: one, in this process
+    _pool: ProcessPoolExecutor | None = None
+    _warming: list[Future[int]] = field(default_factory=list)
+    _webhook_timeout: str | None = None  # DYNAMODB_TIMEOUT_SECONDS as given to this command
 
     @property
     def aws_endpoint(self) -> str:
@@ -151,20 +215,20 @@ class LocalStack:
         return f"{self.public_url.rstrip('/')}/voice" if self.public_url else f"http://{self.host}:{self.port}/voice"
 
     def start(self) -> None:
-        from moto.server import ThreadedMotoServer
-
+        """Bind the webhook's port, start the AWS emulation and create the tables. The webhook does not
+        accept calls until `listen()`: the rules go in first, so no caller is told "unknown number" by a
+        stack still loading. A port already taken raises PortBusy naming it."""
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the echo line per webhook is enough
 
-        if self.port == 0:
-            self.port = free_port(self.host)
+        asked_port = self.port
+        self._http = self._bind_webhook()
         if self.aws_port is None:
-            self.aws_port = self.port + 1
-        elif self.aws_port == 0:
-            self.aws_port = free_port(AWS_HOST)
-        serialise_dynamodb()
-        self._moto = ThreadedMotoServer(ip_address=AWS_HOST, port=self.aws_port, verbose=False)
-        self._moto.start()
+            self.aws_port = self.port + 1 if asked_port else 0
+        self._start_emulation()
+        self._webhook_timeout = os.environ.get(TIMEOUT_ENV)
         self._configure_environment()
+        if not self.verbose:
+            quiet_lambda_logs()
         import boto3
 
         client = boto3.client("dynamodb", endpoint_url=self.aws_endpoint)
@@ -174,7 +238,79 @@ class LocalStack:
         from failover_did_cli import local_notices
 
         self.notice_sink = local_notices.create(self.aws_endpoint)
-        self._http = _Server((self.host, self.port), _handler_class(self), self.max_connections, self.echo)
+        publish_voice_url(self.aws_endpoint, self.voice_url)
+
+    def listen(self) -> None:
+        """Start accepting calls (connections before this are refused, as by a stopped server), once the
+        webhook containers have had their cold start."""
+        assert self._http is not None
+        for warming in self._warming:
+            warming.result()
+        self._http.server_activate()
+
+    def start_containers(self) -> None:
+        """Start the webhook's containers, as AWS runs many warm ones of one Lambda, each handling one
+        invocation at a time; their cold starts run while the rules load."""
+        if self.containers <= 0:
+            return
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter each, as a Lambda container
+        self._pool = ProcessPoolExecutor(
+            self.containers,
+            mp_context=context,
+            initializer=_container_start,
+            initargs=(self.verbose, self._webhook_timeout),
+        )
+        self._warming = [self._pool.submit(os.getpid) for _ in range(self.containers)]
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        """One invocation of the webhook's handler: in a free container, else in this process."""
+        if self._pool is None:
+            from failover_did.webhook.app import handler
+
+            with self.invoke_lock:
+                return dict(handler(event, LambdaContext()))
+        try:
+            return self._pool.submit(_container_invoke, event).result()
+        except BrokenProcessPool:  # a container died (killed): start them afresh for the next calls
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._warming = []
+            self.start_containers()
+            raise
+
+    def _bind_webhook(self) -> _Server:
+        server = _Server(
+            (self.host, self.port), _handler_class(self), self.max_connections, self.echo, bind_and_activate=False
+        )
+        try:
+            server.server_bind()
+        except OSError as error:
+            server.server_close()
+            raise PortBusy("--port", "the voice webhook", self.host, self.port, error) from error
+        self.port = int(server.server_address[1])
+        return server
+
+    def _start_emulation(self) -> None:
+        """moto's server in its own process on loopback; returns once it answers."""
+        assert self.aws_port is not None
+        with socket.socket() as probe:  # say which port is taken now, rather than after moto's traceback
+            try:
+                probe.bind((AWS_HOST, self.aws_port))
+            except OSError as error:
+                raise PortBusy("--aws-port", "the AWS emulation", AWS_HOST, self.aws_port, error) from error
+            self.aws_port = int(probe.getsockname()[1])
+        command = [sys.executable, "-m", "failover_did_cli.aws_emulation", str(self.aws_port)]
+        self._moto = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + EMULATION_START_SECONDS
+        while time.monotonic() < deadline:
+            if self._moto.poll() is not None:
+                taken = OSError(errno.EADDRINUSE, "taken while the emulation started")
+                raise PortBusy("--aws-port", "the AWS emulation", AWS_HOST, self.aws_port, taken)
+            try:
+                socket.create_connection((AWS_HOST, self.aws_port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"the AWS emulation did not answer on {self.aws_endpoint} in {EMULATION_START_SECONDS:g} s")
 
     def _configure_environment(self) -> None:
         self.token = os.environ.get("TWILIO_AUTH_TOKEN", "")
@@ -191,8 +327,11 @@ class LocalStack:
         os.environ["PUBLIC_BASE_URL"] = self.base_url
         os.environ[NOTIFY_TOPIC_ARN_ENV] = local_notify_topic_arn()
         settings.cache_clear()
+        # Loading the rules and the checker wait as an operator's command does; the webhook containers keep
+        # the Lambda's short timeout (start_containers).
+        os.environ.setdefault(TIMEOUT_ENV, OPERATOR_TIMEOUT_SECONDS)
         os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "failover-did")
-        os.environ["POWERTOOLS_LOG_LEVEL"] = "INFO" if self.verbose else "WARNING"
+        os.environ["POWERTOOLS_LOG_LEVEL"] = "INFO" if self.verbose else "CRITICAL"
         os.environ["POWERTOOLS_METRICS_DISABLED"] = "false" if self.verbose else "true"
 
     def _create_fallback_bucket(self) -> None:
@@ -207,12 +346,19 @@ class LocalStack:
 
     def serve_forever(self) -> None:
         assert self._http is not None
+        self._serving = True
         self._http.serve_forever(poll_interval=0.2)
 
     def serve_in_background(self) -> threading.Thread:
+        self._serving = True  # before the thread runs: stop() must shut it down
         thread = threading.Thread(target=self.serve_forever, name="local-http", daemon=True)
         thread.start()
         return thread
+
+    def wait(self) -> None:
+        """Until stopped (Ctrl-C or SIGTERM raise KeyboardInterrupt in the main thread)."""
+        while not self._stopping.wait(0.5):
+            pass
 
     def start_health_checks(self) -> threading.Thread:
         """Run the health checker now and then every `health_interval` seconds, against the same tables."""
@@ -229,8 +375,6 @@ class LocalStack:
             self._stopping.wait(self.health_interval)
 
     def check_health_once(self) -> None:
-        from datetime import UTC, datetime
-
         from failover_did.health import checker
         from failover_did.store import rules_store
 
@@ -249,30 +393,26 @@ class LocalStack:
         return thread
 
     def _event_loop(self, interval: float) -> None:
-        from datetime import UTC, datetime, timedelta
-
         from failover_did.store import events, rules_store
         from failover_did_cli.events_cmd import describe
 
-        seen: set[tuple[str, str, str, str]] = set()
-        since = datetime.now(UTC)
+        printer = EventPrinter()
         numbers: list[str] = []
-        refreshed = 0.0
+        refreshed = -math.inf
         while not self._stopping.wait(interval):
+            now = datetime.now(UTC)
             try:
-                if time.monotonic() - refreshed > 10:  # the numbers to watch: a query each, no table scans
+                if time.monotonic() - refreshed > 10:
                     numbers, refreshed = [s.rule.number for s in rules_store.all_rules()], time.monotonic()
-                fresh = [e for n in numbers for e in events.events_of(n, since)]
+                if len(numbers) <= QUERY_EVENTS_UP_TO:  # a query a number reads only their recent events
+                    fresh = [e for n in numbers for e in events.events_of(n, printer.since())]
+                else:  # one scan, whatever the number of numbers
+                    fresh = list(events.all_events(printer.since()))
             except Exception as error:  # keep watching; say what went wrong
                 self.echo(f"{time.strftime('%H:%M:%S')} event log unreadable: {error}")
                 continue
-            for event in sorted(fresh, key=lambda e: e.at):
-                key = (event.number, event.at, event.kind, str(event.detail))
-                if key in seen:
-                    continue
-                seen.add(key)
+            for event in printer.ready(fresh, now):
                 self.echo(f"{event.at[11:19]} event: {event.number} {event.kind}: {describe(event.kind, event.detail)}")
-            since = datetime.now(UTC) - timedelta(seconds=5)  # late writers: re-read a short overlap
 
     def start_notice_log(self, interval: float = 1.0) -> threading.Thread:
         """Print each missed-call notice as SNS delivers it; send due digests as the deployed flush does."""
@@ -286,10 +426,46 @@ class LocalStack:
     def stop(self) -> None:
         self._stopping.set()
         if self._http is not None:
-            self._http.shutdown()
+            if self._serving:  # shutdown() waits for a serve_forever that never ran otherwise
+                self._http.shutdown()
             self._http.server_close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
         if self._moto is not None:
-            self._moto.stop()
+            self._moto.terminate()
+            try:
+                self._moto.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._moto.kill()
+
+
+class EventPrinter:
+    """Which events to print, in time order: an event is held back until EVENT_HOLD_SECONDS after its
+    time, so one written a little late (a webhook stamps the time before its write lands) still comes out
+    before any later one. Each is printed once."""
+
+    def __init__(self) -> None:
+        self._printed: set[tuple[str, str, str, str]] = set()
+        self._mark = datetime.now(UTC)  # nothing older than the start is news
+
+    def since(self) -> datetime:
+        return self._mark - timedelta(seconds=EVENT_HOLD_SECONDS)
+
+    def ready(self, events: Iterable[Event], now: datetime) -> list[Event]:
+        from failover_did.store.events import iso
+
+        ripe = iso(now - timedelta(seconds=EVENT_HOLD_SECONDS))
+        out = []
+        for event in sorted(events, key=lambda e: e.at):
+            key = (event.number, event.at, event.kind, str(event.detail))
+            if event.at > ripe or key in self._printed:
+                continue
+            self._printed.add(key)
+            out.append(event)
+        self._mark = max(self._mark, now - timedelta(seconds=EVENT_HOLD_SECONDS))
+        oldest = iso(self.since())
+        self._printed = {key for key in self._printed if key[1] >= oldest}
+        return out
 
 
 def fallback_bucket_policy(bucket: str, template: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -364,9 +540,14 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # socketserver's default of 5 resets connections under a burst of calls
 
     def __init__(
-        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], max_connections: int, echo: Echo
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        max_connections: int,
+        echo: Echo,
+        bind_and_activate: bool = True,
     ) -> None:
-        super().__init__(address, handler)
+        super().__init__(address, handler, bind_and_activate)
         self._slots = threading.BoundedSemaphore(max_connections)
         self._echo = echo
 
@@ -476,12 +657,9 @@ def _handler_class(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
                 source_ip=self.client_address[0],
                 domain_name=urlsplit(stack.base_url).netloc,
             )
-            from failover_did.webhook.app import handler
-
             started = time.perf_counter()
             try:
-                with stack.invoke_lock:
-                    result = handler(event, LambdaContext())
+                result = stack.invoke(event)
             except Exception as error:  # as API Gateway answers a function that raised
                 self._send(500, "application/json", b'{"message":"Internal Server Error"}', close=True)
                 raised = f"{type(error).__name__}: {error}"

@@ -8,7 +8,7 @@ import click
 
 from failover_did.settings import settings
 from failover_did_cli.args import NUMBER
-from failover_did_cli.callsim import Reply, TwilioSimulator, marked_as_test
+from failover_did_cli.callsim import VOICE_URL_HELP, Reply, TwilioSimulator, find_voice_url, marked_as_test
 
 # What each word makes the simulated Dial report: DialCallStatus, SIP code, bridged
 OUTCOMES: dict[str, tuple[str, int | None, bool | None]] = {
@@ -46,17 +46,19 @@ def describe(reply: Reply) -> str:
 @click.command()
 @click.argument("number", type=NUMBER)
 @click.argument("outcomes", nargs=-1)
-@click.option("--url", default="http://127.0.0.1:3000/voice", show_default=True, help="The Voice URL to call.")
+@click.option("--url", help=VOICE_URL_HELP)
 @click.option("--caller", default="+14155550999", show_default=True, help="The caller's number (From).")
-def simulate(number: str, outcomes: tuple[str, ...], url: str, caller: str) -> None:
+def simulate(number: str, outcomes: tuple[str, ...], url: str | None, caller: str) -> None:
     """Call NUMBER through the webhook at --url, ending each dialed leg with the next OUTCOME
     (answered, busy, no-answer, failed, canceled, voicemail, or a SIP code such as 503).
+    The webhook is the local stack's that FAILOVER_DID_LOCAL points at, unless --url names one.
     Requests are signed with TWILIO_AUTH_TOKEN, as `failover-did local` prints it. The call is marked as a
     test (`?test=1` on the Voice URL): it counts neither as a health check nor against the monthly budget."""
     token = os.environ.get("TWILIO_AUTH_TOKEN")
     if not token:
         raise click.UsageError("set TWILIO_AUTH_TOKEN to the token the webhook checks signatures with")
     plan = [parse_outcome(word) for word in outcomes]
+    url = find_voice_url(url)
     call = TwilioSimulator(marked_as_test(url), token, account_sid=settings().account_sid).call(number, caller)
     try:
         reply = call.start()

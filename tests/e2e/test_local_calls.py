@@ -151,7 +151,7 @@ def test_local_with_no_rules_file_loads_the_demo(tmp_path: Path) -> None:
 def test_simulate_command_walks_a_call(local_stack: RunningStack) -> None:
     env = {**local_stack.env, "TWILIO_AUTH_TOKEN": TOKEN}
     result = subprocess.run(
-        [CLI, "simulate", "+14155550100", "503", "no-answer", "busy", "--url", local_stack.voice_url],
+        [CLI, "simulate", "+14155550100", "503", "no-answer", "busy"],  # the Voice URL from FAILOVER_DID_LOCAL
         env=env,
         capture_output=True,
         text=True,
@@ -183,6 +183,19 @@ def test_simulate_command_walks_a_call(local_stack: RunningStack) -> None:
         timeout=60,
     )
     assert forged.returncode == 1 and "HTTP 403" in forged.stdout
+
+
+@pytest.mark.parametrize("command", [["simulate", "+14155550100"], ["drill", "+14155550100"]])
+def test_webhook_commands_say_in_one_line_when_the_local_stack_is_not_there(
+    local_stack: RunningStack, command: list[str]
+) -> None:
+    stopped = f"http://127.0.0.1:{free_port()}"
+    webhook = f"http://127.0.0.1:{local_stack.port}"
+    for endpoint, says in ((stopped, "is `failover-did local` running?"), (webhook, "is the local stack's webhook")):
+        env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "FAILOVER_DID_LOCAL": endpoint}
+        result = subprocess.run([CLI, *command], env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 1 and says in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
 def test_failover_shows_in_events_and_status(local_stack: RunningStack, tmp_path: Path) -> None:
@@ -220,6 +233,21 @@ def test_local_stack_prints_each_event_as_it_happens(local_stack: RunningStack) 
     while expected not in local_stack.output():
         assert time.monotonic() < deadline, local_stack.output()
         time.sleep(0.2)
+
+
+def test_without_verbose_no_lambda_json_log_appears(local_stack: RunningStack) -> None:
+    """A forged request makes the handler log a warning; the console still shows only the stack's lines."""
+    assert local_stack.simulator().post(local_stack.voice_url, {"To": "+14155550100"}, signature="forged").status == 403
+    call = local_stack.simulator().call("+14155550100")
+    call.start()
+    call.dial_ended("failed", sip_code=503)
+    deadline = time.monotonic() + 10
+    while f"call {call.sid}" not in local_stack.output():  # the event line: everything before it is printed
+        assert time.monotonic() < deadline, local_stack.output()
+        time.sleep(0.2)
+    lines = local_stack.output().splitlines()
+    assert any("-> 403" in line for line in lines)
+    assert not [line for line in lines if line.lstrip().startswith("{")], local_stack.output()
 
 
 def test_banner_masks_a_supplied_auth_token(local_stack: RunningStack) -> None:
@@ -293,3 +321,103 @@ def test_calls_lists_a_voicemail_left_through_the_local_stack(local_stack: Runni
     assert (logged["caller"], logged["outcome"], logged["recording_seconds"]) == ("+14155550987", "voicemail", 21)
     assert [t["target"] for t in logged["tiers"]] == CASCADE
     assert logged["recording_url"].endswith("/Recordings/RE" + call.sid[2:])
+
+
+def test_the_banner_names_the_right_port_in_its_restart_hint(local_stack: RunningStack) -> None:
+    banner = local_stack.output()
+    assert f".venv/bin/failover-did local --port {local_stack.port} --aws-port {local_stack.aws_port}" in banner
+    assert "\n      failover-did" not in banner  # never a bare command: it is not on PATH after `make install`
+
+
+def run_local(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "FAILOVER_DID_LOCAL"}
+    return subprocess.run([CLI, "local", *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("taken", ["--port", "--aws-port", "the next port"])
+def test_a_taken_port_ends_the_stack_at_once_naming_it(taken: str) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy = holder.getsockname()[1]
+        if taken == "--port":
+            result, flag = run_local("--port", str(busy), "--aws-port", str(free_port())), "--port"
+        elif taken == "--aws-port":
+            result, flag = run_local("--port", str(free_port()), "--aws-port", str(busy)), "--aws-port"
+        else:  # the emulation's default port is the webhook's + 1
+            result, flag = run_local("--port", str(busy - 1)), "--aws-port"
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"port {busy} on 127.0.0.1" in result.stderr and f"Choose another with {flag} PORT" in result.stderr
+    assert "Traceback" not in result.stderr and "is running" not in result.stdout
+
+
+def test_port_0_picks_free_ports_for_both(tmp_path: Path) -> None:
+    log = tmp_path / "local.log"
+    env = {k: v for k, v in os.environ.items() if k != "FAILOVER_DID_LOCAL"}
+    process = subprocess.Popen([CLI, "local", "--port", "0"], stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
+    try:
+        for _ in range(300):
+            assert process.poll() is None, log.read_text()
+            if "is running" in log.read_text():
+                break
+            time.sleep(0.2)
+        banner = log.read_text()
+        (port,) = re.findall(r"Voice URL      http://127\.0\.0\.1:(\d+)/voice", banner)
+        (aws_port,) = re.findall(r"AWS emulation  http://127\.0\.0\.1:(\d+)", banner)
+        assert port not in ("0", "3000") and aws_port not in ("0", port), banner
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            assert response.status == 200
+        assert f"--port {port} --public-url" in banner  # the restart hint keeps the port the tunnel points at
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+THOUSAND = 1000
+
+
+def thousand_numbers() -> str:
+    lines = ["numbers:"]
+    for i in range(THOUSAND):
+        lines += [f'  "+1415555{i:04d}":', f'    primary: {{target: "+1628555{i:04d}"}}']
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.timeout(900)  # loading 1,000 rules into moto takes minutes on a loaded machine (not a timed assertion)
+def test_with_1000_numbers_no_call_is_answered_before_the_rules_are_in(tmp_path: Path) -> None:
+    """Calls to the last number, from the moment the stack starts: each is refused at the door (not yet
+    listening) or dialed, never told "unknown number". The banner summarises the numbers."""
+    port, aws_port = free_port(), free_port()
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(thousand_numbers())
+    log = tmp_path / "local.log"
+    env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN}
+    env.pop("FAILOVER_DID_LOCAL", None)
+    command = [CLI, "local", "--port", str(port), "--aws-port", str(aws_port), "--rules", str(rules)]
+    process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
+    last = f"+1415555{THOUSAND - 1:04d}"
+    sim = RunningStack(process, port, aws_port, log).simulator()
+    answered = refused = 0
+    try:
+        while answered < 5:
+            assert process.poll() is None, log.read_text()
+            try:
+                reply = sim.call(last).start()
+            except OSError:
+                refused += 1
+                time.sleep(0.05)
+                continue
+            answered += 1
+            assert reply.dial is not None and reply.dial.targets == (f"+1628555{THOUSAND - 1:04d}",), reply.body
+        while "fallbacks: " not in log.read_text():  # the banner, once the static fallbacks are published
+            assert process.poll() is None, log.read_text()
+            time.sleep(0.2)
+        banner = log.read_text()
+        (rules_line,) = [line for line in banner.splitlines() if line.startswith("  Rules ")]
+        assert f"{THOUSAND} numbers (+14155550000, +14155550001, +14155550002, ... and 997 more" in rules_line
+        assert "`.venv/bin/failover-did rules list`" in rules_line and len(rules_line) < 250
+        assert f"fallbacks: {THOUSAND} published" in banner and len(banner.splitlines()) < 40
+        assert refused > 0  # the calls did start before the stack was ready
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -201,3 +201,71 @@ def test_the_stack_lets_its_checker_probe_loopback(monkeypatch: pytest.MonkeyPat
     finally:
         monkeypatch.undo()
         settings.cache_clear()
+
+
+def test_events_are_printed_in_time_order_each_once_even_when_written_late() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from failover_did.store.events import Event, iso
+
+    printer = ls.EventPrinter()
+    start = datetime.now(UTC)
+
+    def at(seconds: float) -> Event:
+        return Event("+14155550100", iso(start + timedelta(seconds=seconds)), "failover", {"call": str(seconds)})
+
+    hold = timedelta(seconds=ls.EVENT_HOLD_SECONDS)
+    first = printer.ready([at(1.0)], start + timedelta(seconds=1.5))
+    assert first == []  # too fresh: a write stamped earlier may still be on its way
+    second = printer.ready([at(1.0), at(3.0), at(0.5)], start + timedelta(seconds=1.0) + hold)
+    assert [e.detail["call"] for e in second] == ["0.5", "1.0"]
+    third = printer.ready([at(0.5), at(1.0), at(3.0), at(2.0)], start + timedelta(seconds=4.0) + hold)
+    assert [e.detail["call"] for e in third] == ["2.0", "3.0"]
+    assert printer.since() <= start + timedelta(seconds=4.0)  # the next read still covers late writers
+
+
+def test_the_emulation_process_rolls_a_failed_transaction_back_and_applies_a_good_one() -> None:
+    """moto in its own process, with its table backup taken once per transaction: a transaction whose
+    condition fails leaves every item as it was; one that passes writes all of its items."""
+    import subprocess
+    import sys
+
+    import boto3
+
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "failover_did_cli.aws_emulation", str(port)])
+    try:
+        for _ in range(PATIENCE * 5):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        db = boto3.client(
+            "dynamodb",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        db.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        db.put_item(TableName="t", Item={"k": {"S": "a"}, "v": {"N": "1"}})
+
+        def put(key: str, value: str) -> dict[str, object]:
+            return {"Put": {"TableName": "t", "Item": {"k": {"S": key}, "v": {"N": value}}}}
+
+        refused = {"ConditionCheck": {"TableName": "t", "Key": {"k": {"S": "a"}}, "ConditionExpression": "v = :two",
+                                      "ExpressionAttributeValues": {":two": {"N": "2"}}}}  # fmt: skip
+        with pytest.raises(db.exceptions.TransactionCanceledException):
+            db.transact_write_items(TransactItems=[put(f"n{i}", "7") for i in range(50)] + [refused])
+        assert db.scan(TableName="t")["Count"] == 1
+        db.transact_write_items(TransactItems=[put(f"n{i}", "7") for i in range(50)])
+        assert db.scan(TableName="t")["Count"] == 51
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
