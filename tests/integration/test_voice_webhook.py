@@ -14,7 +14,7 @@ from pynamodb.exceptions import GetError
 from twilio.request_validator import RequestValidator
 
 from failover_did.settings import settings
-from failover_did.store.tables import CallItem, EventItem, FailoverCount, HealthItem, RuleItem
+from failover_did.store.tables import CallItem, EventItem, FailoverCount, HealthShard, RuleItem
 from failover_did.webhook.app import handler
 from failover_did_cli.apigw import LambdaContext, http_event
 from failover_did_cli.callsim import parse_reply
@@ -268,7 +268,7 @@ def test_unknown_path_is_404_not_5xx(webhook: Webhook) -> None:
 def stored_state() -> dict[str, list[dict[str, Any]]]:
     """Everything a webhook request can write that health, budgets and the event log are made of."""
     return {
-        "health": sorted((i.attribute_values for i in HealthItem.scan()), key=str),
+        "health": sorted((i.attribute_values for i in HealthShard.scan()), key=str),
         "events": sorted((i.attribute_values for i in EventItem.scan() if not i.sk.startswith("count#")), key=str),
         "counts": sorted((i.attribute_values for i in FailoverCount.scan() if i.sk.startswith("count#")), key=str),
         "calls": sorted((i.attribute_values for i in CallItem.scan()), key=str),
