@@ -150,7 +150,11 @@ def _counter(target: str) -> int:
 def _neighbour(target: str) -> str:
     """Another target name that hashes to the same health shard."""
     key = health_store.shard_key(target)
-    return next(f"sip:desk{i}@neighbour.example.com" for i in range(10_000) if health_store.shard_key(f"sip:desk{i}@neighbour.example.com") == key)
+    return next(
+        f"sip:desk{i}@neighbour.example.com"
+        for i in range(10_000)
+        if health_store.shard_key(f"sip:desk{i}@neighbour.example.com") == key
+    )
 
 
 def test_overlapping_live_writes_never_lose_a_count(rules: dict[str, Rule], monkeypatch: pytest.MonkeyPatch) -> None:

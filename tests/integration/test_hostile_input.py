@@ -715,7 +715,10 @@ def test_a_write_timeout_while_counting_a_live_failure_still_fails_over(watched:
     late = PutError(
         "Failed to put item", cause=ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com/")
     )
-    with mock.patch.object(HealthShard, "save", side_effect=late), mock.patch.object(HealthShard, "update", side_effect=late):
+    with (
+        mock.patch.object(HealthShard, "save", side_effect=late),
+        mock.patch.object(HealthShard, "update", side_effect=late),
+    ):
         outcome = watched.post(
             Webhook(), "/voice/action", call_params(DialCallStatus="failed", DialSipResponseCode="503"), "tier=0&hop=1"
         )

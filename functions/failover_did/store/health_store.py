@@ -212,9 +212,7 @@ class ShardOutcome:
 ShardFold = Callable[[TargetHealth], tuple[TargetHealth, Transition | None]]
 
 
-def record_shard(
-    key: str, folds: dict[str, ShardFold], at: datetime, known: HealthShard | None = None
-) -> ShardOutcome:
+def record_shard(key: str, folds: dict[str, ShardFold], at: datetime, known: HealthShard | None = None) -> ShardOutcome:
     """A checker run's verdicts on the targets of one shard (`folds`: target -> its fold), written as one
     item conditional on the shard's version; entries of targets no rule names any more are dropped. On a
     conflict (a live call or another run wrote in between) the shard is read again and everything folded
@@ -232,7 +230,9 @@ def record_shard(
             outcome.states[target] = after.state
             if transition is not None:
                 outcome.transitions.append(transition)
-            if (entry is None and after != before) or (entry is not None and worth_writing(before, after, transition, at)):
+            if (entry is None and after != before) or (
+                entry is not None and worth_writing(before, after, transition, at)
+            ):
                 counter = int(entry.get(COUNTER, 0)) if entry is not None else 0
                 kept[target] = encode(after, counter + 1, (entry or {}).get(PASSIVE_KEY))
                 changed = True
