@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pynamodb.attributes import MapAttribute
 from pynamodb.exceptions import PutError, PynamoDBException, UpdateError
 
 from failover_did.health.hysteresis import (
@@ -93,9 +94,12 @@ def decode(target: str, entry: Entry | None) -> TargetHealth:
 
 
 def entries(shard: HealthShard) -> dict[str, Entry]:
-    stored = shard.targets
-    raw = stored.as_dict() if hasattr(stored, "as_dict") else stored
-    return {str(k): dict(v.as_dict() if hasattr(v, "as_dict") else v) for k, v in (raw or {}).items()}
+    """The shard's map target -> entry, as plain dicts (a raw map reads back as MapAttribute objects)."""
+    return {str(target): _plain(entry) for target, entry in _plain(shard.targets).items()}
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    return dict(value.attribute_values) if isinstance(value, MapAttribute) else dict(value or {})
 
 
 class HealthReader:

@@ -99,7 +99,8 @@ class HealthShard(Model):
         max_pool_connections = 32  # the checker's concurrent shard writers (health/checker.py WRITERS)
 
     target = UnicodeAttribute(hash_key=True)  # the shard's key "#health#NNN", or the run marker's
-    targets: MapAttribute[str, Any] = MapAttribute(default=dict)  # target -> compact state
+    # target -> compact state; a raw (untyped) map, so one entry can be updated on its own document path
+    targets: MapAttribute[str, Any] = MapAttribute(default=dict)  # type: ignore[no-untyped-call]
     checked_at = UnicodeAttribute(null=True)  # the run marker's: when the last checker run finished
     reason = UnicodeAttribute(null=True)  # the run marker's: "<n> targets"
     version = VersionAttribute()
