@@ -83,8 +83,10 @@ def seed(targets: list[str], failures: int, successes: int, at: datetime) -> Non
     with HealthShard.batch_write() as batch:
         for key, members in grouped.items():
             health = {
-                target: health_store.encode(
-                    TargetHealth(target, UP, failures, successes, "200", stamp, stamp, reached_at=stamp), 1
+                target: health_store.dump(
+                    health_store.encode(
+                        TargetHealth(target, UP, failures, successes, "200", stamp, stamp, reached_at=stamp), 1
+                    )
                 )
                 for target in members
             }

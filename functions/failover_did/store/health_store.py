@@ -6,6 +6,7 @@ ever loses another's counts."""
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import time
 from collections.abc import Callable, Collection, Iterable
@@ -54,7 +55,7 @@ _SHORT = {
     "told_unverified": "tu",
     "told_disagreement": "td",
 }
-COUNTER = "v"  # an entry's own write counter: a live call's write is conditional on it
+COUNTER = "v"  # an entry's own write counter: every write changes the entry, so "as read" is a safe condition
 PASSIVE_KEY = "pk"  # the last live call's leg counted, so a retried webhook counts once
 
 Entry = dict[str, Any]
@@ -93,13 +94,25 @@ def decode(target: str, entry: Entry | None) -> TargetHealth:
     return health
 
 
+def dump(entry: Entry) -> str:
+    return json.dumps(entry, separators=(",", ":"), sort_keys=True)
+
+
+def raw_entries(shard: HealthShard) -> dict[str, str]:
+    """The shard's map target -> entry as stored: one JSON string each (one DynamoDB value, not a map of
+    ten: items are read and written whole by the checker, and the per-value cost is what counts)."""
+    stored = shard.targets
+    values = stored.attribute_values if isinstance(stored, MapAttribute) else (stored or {})
+    return {str(target): str(raw) for target, raw in values.items()}
+
+
 def entries(shard: HealthShard) -> dict[str, Entry]:
-    """The shard's map target -> entry, as plain dicts (a raw map reads back as MapAttribute objects)."""
-    return {str(target): _plain(entry) for target, entry in _plain(shard.targets).items()}
+    return {target: _load(raw) for target, raw in raw_entries(shard).items()}
 
 
-def _plain(value: Any) -> dict[str, Any]:
-    return dict(value.attribute_values) if isinstance(value, MapAttribute) else dict(value or {})
+def _load(raw: str) -> Entry:
+    entry = json.loads(raw)
+    return entry if isinstance(entry, dict) else {}
 
 
 class HealthReader:
@@ -156,13 +169,15 @@ def _read_shard(key: str) -> HealthShard:
 
 def record(target: str, fold: Fold, at: datetime, passive_key: str | None = None) -> Transition | None:
     """Fold one piece of evidence into one target's state (a live call's) and write that entry alone if
-    it changed anything worth keeping, conditional on the entry's counter: a checker run that rewrote the
+    it changed anything worth keeping, conditional on the entry being as read (its counter changes with
+    every write): a checker run that rewrote the
     shard without touching this target does not conflict; one that changed it makes us read and fold again.
     `passive_key` names a live call's leg, so a retried webhook counts once."""
     key = shard_key(target)
     for _ in range(WRITE_RETRIES):
         shard = _read_shard(key)
-        entry = entries(shard).get(target)
+        raw = raw_entries(shard).get(target)
+        entry = _load(raw) if raw is not None else None
         if passive_key is not None and entry is not None and entry.get(PASSIVE_KEY) == passive_key:
             return None  # this call's leg was counted already (a retried webhook)
         before = decode(target, entry)
@@ -171,14 +186,14 @@ def record(target: str, fold: Fold, at: datetime, passive_key: str | None = None
             return None
         counter = int(entry.get(COUNTER, 0)) if entry is not None else 0
         kept = passive_key if passive_key is not None else (entry or {}).get(PASSIVE_KEY)
-        new = encode(after, counter + 1, kept)
+        new = dump(encode(after, counter + 1, kept))
         try:
             if shard.version is None:
                 shard.targets = {target: new}  # type: ignore[assignment]
                 shard.save()  # only if still no shard: another writer's first entry makes us fold again
             else:
                 path = HealthShard.targets[target]
-                condition = path[COUNTER] == counter if entry is not None else path.does_not_exist()
+                condition = path == raw if raw is not None else path.does_not_exist()
                 shard.update([path.set(new)], condition, add_version_condition=False)  # bumps version
         except (PutError, UpdateError) as error:
             if _conflict(error):
@@ -223,12 +238,13 @@ def record_shard(key: str, folds: dict[str, ShardFold], at: datetime, known: Hea
     again. `known` is the shard as just read by the scan (absent: read here)."""
     for attempt in range(WRITE_RETRIES):
         shard = known if attempt == 0 and known is not None else _read_shard(key)
-        stored = entries(shard)
+        stored = raw_entries(shard)
         outcome = ShardOutcome()
-        kept: dict[str, Entry] = {}
+        kept: dict[str, str] = {}
         changed = bool(set(stored) - set(folds))
         for target, fold in folds.items():
-            entry = stored.get(target)
+            raw = stored.get(target)
+            entry = _load(raw) if raw is not None else None
             before = decode(target, entry)
             after, transition = fold(before)
             outcome.states[target] = after.state
@@ -238,10 +254,10 @@ def record_shard(key: str, folds: dict[str, ShardFold], at: datetime, known: Hea
                 entry is not None and worth_writing(before, after, transition, at)
             ):
                 counter = int(entry.get(COUNTER, 0)) if entry is not None else 0
-                kept[target] = encode(after, counter + 1, (entry or {}).get(PASSIVE_KEY))
+                kept[target] = dump(encode(after, counter + 1, (entry or {}).get(PASSIVE_KEY)))
                 changed = True
-            elif entry is not None:
-                kept[target] = entry
+            elif raw is not None:
+                kept[target] = raw
         if not changed:
             return outcome
         shard.targets = kept  # type: ignore[assignment]

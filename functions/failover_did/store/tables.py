@@ -89,10 +89,10 @@ class CallItem(Model):
 
 class HealthShard(Model):
     """The health of the probed destinations whose names hash to one shard (health_store.shard_key): a map
-    target -> compact state (health_store.encode), each entry with its own counter `v`. `version` counts
-    every write to the shard: the checker rewrites a whole shard conditional on it, and a live call's
-    write updates one entry conditional on that entry's counter (and bumps `version` too), so neither
-    ever loses the other's counts. The same table holds the run marker (health_store.RUN_MARKER)."""
+    target -> compact state (a JSON string, health_store.encode) with its own write counter `v`. `version`
+    counts every write to the shard: the checker rewrites a whole shard conditional on it, and a live
+    call's write updates one entry conditional on that entry being as read (and bumps `version` too), so
+    neither ever loses the other's counts. The same table holds the run marker (health_store.RUN_MARKER)."""
 
     class Meta(_Connection):
         table_name = os.environ.get(HEALTH_TABLE_ENV, "failover-did-health")
