@@ -10,8 +10,9 @@
 Most of (a) and (b) is the emulator's own cost per request (printed as "inside moto"); in DynamoDB the same
 run is bounded by request latency over the concurrent writers instead.
 
-Loopback only; ALLOW_PRIVATE_TARGETS=true is set for the prober. The goal is (a) plus one probe timeout
-within 30 s; the exit status is 1 when that is missed.
+Loopback only; ALLOW_PRIVATE_TARGETS=true is set for the prober. The goal is (a) plus the probing of the
+mass outage (the second run of (c); one probe timeout with --skip-probe) within 30 s; the exit status is 1
+when that is missed.
 
 Run:  .venv/bin/python benchmarks/checker_scale.py  [--targets 10000] [--probe-targets 10000] [--sockets 200]
       [--writers 16] [--skip-probe]
@@ -220,7 +221,8 @@ def serve(sockets: int, conn: Connection) -> None:
 
 
 def probe_runs(count: int, sockets: int, timeout: float) -> float:
-    """The real prober over `count` loopback targets: all answering, then all refused."""
+    """The real prober over `count` loopback targets: all answering, then all refused; the seconds of the
+    second run (the probing of the mass outage that (a) records)."""
     parent, child = multiprocessing.Pipe()
     server = multiprocessing.Process(target=serve, args=(sockets, child), daemon=True)
     server.start()
@@ -230,14 +232,13 @@ def probe_runs(count: int, sockets: int, timeout: float) -> float:
     ports: list[int] = parent.recv()
     targets = [f"sip:u{i // len(ports)}@{LOOPBACK}:{ports[i % len(ports)]}" for i in range(count)]
     plan = plan_of(targets)
-    worst = 0.0
+    taken = 0.0
 
     def one_run(label: str) -> None:
-        nonlocal worst
+        nonlocal taken
         started = time.perf_counter()
         results = checker.probe_targets(plan, timeout=timeout)
-        seconds = time.perf_counter() - started
-        worst = max(worst, seconds)
+        seconds = taken = time.perf_counter() - started
         states = Counter(f"{r.state} {r.reason}" for r in results.values())
         mix = ", ".join(f"{k}: {v}" for k, v in sorted(states.items()))
         print(f"(c) {label}: {count} targets probed in {seconds:.2f} s ({mix})")
@@ -254,7 +255,7 @@ def probe_runs(count: int, sockets: int, timeout: float) -> float:
         if server.is_alive():
             server.terminate()
             server.join(timeout=5)
-    return worst
+    return taken
 
 
 def main() -> int:
@@ -275,7 +276,8 @@ def main() -> int:
     probe = args.timeout if args.skip_probe else probe_runs(args.probe_targets, args.sockets, args.timeout)
     total = record + probe
     print(
-        f"goal: (a) + probing <= 30 s: {record:.1f} + {probe:.1f} = {total:.1f} s: {'met' if total <= 30 else 'MISSED'}"
+        f"goal: (a) + probing the outage <= 30 s: {record:.1f} + {probe:.1f} = {total:.1f} s: "
+        f"{'met' if total <= 30 else 'MISSED'}"
     )
     if args.targets != 10_000:
         print(f"    (a) scaled linearly to 10,000 targets: {record * 10_000 / args.targets:.0f} s")
