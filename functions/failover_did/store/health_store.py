@@ -170,9 +170,9 @@ def _read_shard(key: str) -> HealthShard:
 def record(target: str, fold: Fold, at: datetime, passive_key: str | None = None) -> Transition | None:
     """Fold one piece of evidence into one target's state (a live call's) and write that entry alone if
     it changed anything worth keeping, conditional on the entry being as read (its counter changes with
-    every write): a checker run that rewrote the
-    shard without touching this target does not conflict; one that changed it makes us read and fold again.
-    `passive_key` names a live call's leg, so a retried webhook counts once."""
+    every write): a checker run that rewrote the shard without touching this target does not conflict; one
+    that changed it makes us read and fold again. `passive_key` names a live call's leg, so a retried
+    webhook counts once."""
     key = shard_key(target)
     for _ in range(WRITE_RETRIES):
         shard = _read_shard(key)
