@@ -456,3 +456,34 @@ def test_a_target_the_prober_says_nothing_about_is_unknown_not_down(rules: dict[
         report = checker.run_checks(rules.values(), prober=forgets_dr, timeout=0.1, now=lambda at=at: at)
     assert report.unknown == [DR] and DR not in report.down and PBX in report.down
     assert _health(DR).state == "up" and _health(DR).failures == 0
+
+
+def test_a_mass_outage_is_one_write_per_shard_not_one_per_target(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """300 targets go down in one run: every one is judged and told, and the health table sees one scan and
+    one conditional write per shard holding them (never a read or a write per target)."""
+    from failover_did.health.transitions import Use
+    from failover_did.store.tables import HealthShard
+
+    targets = [f"sip:desk{i}@pbx{i}.example.com" for i in range(300)]
+    plan = {t: [Use(f"+1415555{i:04d}", 0)] for i, t in enumerate(targets)}
+    checker.record_results(plan, {t: ProbeResult(t, State.UP, "200", 1.0) for t in targets}, T0)
+    saved: list[str] = []
+    real_save = HealthShard.save
+
+    def save(self: HealthShard, *args: Any, **kwargs: Any) -> Any:
+        saved.append(self.target)
+        return real_save(self, *args, **kwargs)
+
+    def get(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a shard read one by one")
+
+    monkeypatch.setattr(HealthShard, "save", save)
+    monkeypatch.setattr(HealthShard, "get", get)
+    down = {t: ProbeResult(t, State.DOWN, "timeout", None) for t in targets}
+    for minute in (1, 2):
+        saved.clear()
+        report = checker.record_results(plan, down, T0 + timedelta(minutes=minute))
+        shards = {health_store.shard_key(t) for t in targets}
+        assert sorted(saved) == sorted([*shards, health_store.RUN_MARKER]) and len(shards) <= health_store.SHARDS
+    assert report.errors == [] and report.down == sorted(targets) and len(report.transitions) == 300
+    assert sum(1 for h in health_store.all_health() if h.state == "down") == 300
