@@ -20,13 +20,13 @@ def own_environment() -> Iterator[None]:
     import os
 
     from failover_did.store import failovers
-    from failover_did.store.tables import CallItem, EventItem, FailoverCount, HealthItem, RuleItem, RulesSetItem
+    from failover_did.store.tables import CallItem, EventItem, FailoverCount, HealthShard, RuleItem, RulesSetItem
 
     saved = dict(os.environ)
     yield
     os.environ.clear()
     os.environ.update(saved)
-    for model in (RuleItem, RulesSetItem, CallItem, HealthItem, EventItem, FailoverCount):
+    for model in (RuleItem, RulesSetItem, CallItem, HealthShard, EventItem, FailoverCount):
         model._connection = None
     failovers._connection.cache_clear()
 

@@ -19,7 +19,7 @@ from failover_did import fallback, twiml
 from failover_did.rules.model import Rule
 from failover_did.store import breaker, failovers, static_fallback
 from failover_did.store.rules_store import get_stored
-from failover_did.store.tables import CallItem, EventItem, FailoverCount, HealthItem, RuleItem, _Connection
+from failover_did.store.tables import CallItem, EventItem, FailoverCount, HealthShard, RuleItem, _Connection
 from failover_did.webhook import app
 from failover_did_cli.callsim import Reply, parse_reply
 from failover_did_cli.fallback_publish import FallbackConfig, Publisher
@@ -28,7 +28,7 @@ from tests.support import Webhook, call_params
 
 BUDGET_SECONDS = 2.0  # the bound for an answer under any storage fault
 BUCKET = "fault-fallback"
-MODELS = (RuleItem, CallItem, HealthItem, EventItem, FailoverCount)
+MODELS = (RuleItem, CallItem, HealthShard, EventItem, FailoverCount)
 CASCADE = ("sip:frontdesk@pbx.example.com", "+14155550111", "sip:oncall@dr.example.net")
 
 

@@ -20,7 +20,7 @@ from failover_did.alerts import dedupe, delivery, formatter
 from failover_did.alerts.dedupe import ALERTS_PARTITION
 from failover_did.rules.validate import parse_rules_yaml
 from failover_did.store import events, failovers, health_store, rules_store
-from failover_did.store.tables import CallItem, EventItem, FailoverCount, HealthItem, RuleItem
+from failover_did.store.tables import CallItem, EventItem, FailoverCount, HealthShard, RuleItem
 from failover_did_cli.apigw import LambdaContext
 
 ALARMS = Path(__file__).resolve().parents[1] / "data" / "alarms"
@@ -103,7 +103,7 @@ class Notify:
 @pytest.fixture
 def notify(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Notify]:
     # The models and the formatter cache their clients; make them open fresh ones inside this mock.
-    for model in (RuleItem, CallItem, HealthItem, EventItem, FailoverCount):
+    for model in (RuleItem, CallItem, HealthShard, EventItem, FailoverCount):
         monkeypatch.setattr(model, "_connection", None)
     monkeypatch.setattr(delivery, "_sns", None)
     topic = Notify()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from failover_did.health import checker
-from failover_did.health.hysteresis import Thresholds
+from failover_did.health.hysteresis import Thresholds, judge
 from failover_did.health.probe import ProbeResult, State
 from failover_did.rules.model import Rule
 from failover_did.store import events, health_store
@@ -140,30 +140,126 @@ def test_live_call_failures_count_as_failed_probes_once_per_call(rules: dict[str
     assert logged.count("failover") == 3  # three calls moved to tier 1; the retried callback is not repeated
 
 
-def test_overlapping_writers_never_lose_a_count(rules: dict[str, Rule], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Another checker run (or a live call) writes between our read and our write: ours is refused by
-    the version condition, re-read and folded again, so both failures count. (Interleaved by hand:
-    moto's conditional writes are not atomic across threads, DynamoDB's are.)"""
-    from failover_did.store.tables import HealthItem
+def _counter(target: str) -> int:
+    """How often the target's own entry in its health shard was written."""
+    from failover_did.store.tables import HealthShard
+
+    return int(health_store.entries(HealthShard.get(health_store.shard_key(target)))[target]["v"])
+
+
+def _neighbour(target: str) -> str:
+    """Another target name that hashes to the same health shard."""
+    key = health_store.shard_key(target)
+    return next(
+        f"sip:desk{i}@neighbour.example.com"
+        for i in range(10_000)
+        if health_store.shard_key(f"sip:desk{i}@neighbour.example.com") == key
+    )
+
+
+def test_overlapping_live_writes_never_lose_a_count(rules: dict[str, Rule], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another live write lands between our read and our write: ours is refused by the entry's counter,
+    re-read and folded again, so all failures count. (Interleaved by hand: moto's conditional writes are
+    not atomic across threads, DynamoDB's are.)"""
+    from failover_did.store.tables import HealthShard
 
     health_store.record_check(PBX, "up", "200", T0)  # reached once, so probe failures count
-    real_save = HealthItem.save
+    real_update = HealthShard.update
     interleaved = 0
 
-    def save_after_another_writer(self: HealthItem, *args: Any, **kwargs: Any) -> Any:
+    def update_after_another_writer(self: HealthShard, *args: Any, **kwargs: Any) -> Any:
         nonlocal interleaved
         if interleaved < 2:
             interleaved += 1
-            monkeypatch.setattr(HealthItem, "save", real_save)
-            health_store.record_check(PBX, "down", "timeout", T0, Thresholds(down_after=100))
-            monkeypatch.setattr(HealthItem, "save", save_after_another_writer)
+            monkeypatch.setattr(HealthShard, "update", real_update)
+            health_store.record_check(PBX, "down", "timeout", T0, Thresholds(down_after=100), f"CA{interleaved}#0")
+            monkeypatch.setattr(HealthShard, "update", update_after_another_writer)
+        return real_update(self, *args, **kwargs)
+
+    monkeypatch.setattr(HealthShard, "update", update_after_another_writer)
+    health_store.record_check(PBX, "down", "503", T0, Thresholds(down_after=100), "CA9#0")
+    monkeypatch.setattr(HealthShard, "update", real_update)
+    assert interleaved == 2 and _health(PBX).failures == 3  # ours, after two writes that landed in between
+    assert _counter(PBX) == 4
+
+
+def test_a_live_failure_landing_inside_a_checker_run_is_kept_and_counted(
+    rules: dict[str, Rule], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checker read the shard, a live call's failure is written, then the checker writes the shard:
+    refused by the shard's version, the checker reads again and folds its probe onto the live count."""
+    from failover_did.store.tables import HealthShard
+
+    check(rules, {}, 0)
+    real_save = HealthShard.save
+    landed = 0
+
+    def save_after_a_live_failure(self: HealthShard, *args: Any, **kwargs: Any) -> Any:
+        nonlocal landed
+        if self.target == health_store.shard_key(PBX) and not landed:
+            landed += 1
+            health_store.record_check(PBX, "down", "503", T0 + timedelta(minutes=1), passive_key="CA1#0")
         return real_save(self, *args, **kwargs)
 
-    monkeypatch.setattr(HealthItem, "save", save_after_another_writer)
-    health_store.record_check(PBX, "down", "503", T0, Thresholds(down_after=100))
-    monkeypatch.setattr(HealthItem, "save", real_save)
-    (state,) = [h for h in health_store.all_health() if h.target == PBX]
-    assert interleaved == 2 and state.failures == 3  # ours, after two writes that landed in between
+    monkeypatch.setattr(HealthShard, "save", save_after_a_live_failure)
+    report = check(rules, {PBX: (State.DOWN, "timeout")}, 1)
+    assert landed == 1 and report.down == [PBX] and report.errors == []  # the live failure + the probe = 2
+    assert [(t.target, t.kind) for t in report.transitions] == [(PBX, "unreachable")]
+    assert _health(PBX).failures == 2 and _health(PBX).state == "down"
+
+
+def test_a_checker_run_landing_inside_a_live_write_is_kept_and_counted(
+    rules: dict[str, Rule], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live call read the shard, a checker run changes this target, then the live write goes out:
+    refused by the entry's counter, read again and folded onto the checker's verdict."""
+    from failover_did.store.tables import HealthShard
+
+    check(rules, {}, 0)
+    real_update = HealthShard.update
+    ran = 0
+
+    def update_after_a_checker_run(self: HealthShard, *args: Any, **kwargs: Any) -> Any:
+        nonlocal ran
+        if not ran:
+            ran += 1
+            check(rules, {PBX: (State.DOWN, "timeout")}, 1)
+        return real_update(self, *args, **kwargs)
+
+    monkeypatch.setattr(HealthShard, "update", update_after_a_checker_run)
+    transition = health_store.record_check(PBX, "down", "503", T0 + timedelta(minutes=1), passive_key="CA1#0")
+    assert ran == 1 and transition is not None and transition.kind == "unreachable"
+    assert _health(PBX).failures == 2 and _health(PBX).state == "down" and _counter(PBX) == 3
+
+
+def test_a_live_write_is_not_refused_by_a_checker_write_of_another_target_in_its_shard(
+    monkeypatch: pytest.MonkeyPatch, aws: Any
+) -> None:
+    """Checker and live call touched different targets of one shard: the live write goes through on its
+    first try, and the checker's change to the other target stays."""
+    from failover_did.store.tables import HealthShard
+
+    other = _neighbour(PBX)
+    health_store.record_check(PBX, "up", "200", T0)
+    health_store.record_check(other, "up", "200", T0)
+    real_update = HealthShard.update
+    calls = 0
+
+    def update_after_another_target_changed(self: HealthShard, *args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            folds = {
+                PBX: lambda h: (h, None),
+                other: lambda h: judge(h, "down", "timeout", "2026-11-28T10:01:00Z"),
+            }
+            health_store.record_shard(health_store.shard_key(PBX), folds, T0 + timedelta(minutes=1))
+        return real_update(self, *args, **kwargs)
+
+    monkeypatch.setattr(HealthShard, "update", update_after_another_target_changed)
+    health_store.record_check(PBX, "down", "503", T0 + timedelta(minutes=1), passive_key="CA1#0")
+    assert calls == 1  # not refused: no second try
+    assert _health(PBX).failures == 1 and _health(other).failures == 1
 
 
 def test_checker_handler_reads_the_rules_and_reports(rules: dict[str, Rule], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -187,20 +283,18 @@ def _health(target: str) -> Any:
 
 
 def test_an_answered_leg_ends_a_failure_streak_and_counts_once(rules: dict[str, Rule], webhook: Webhook) -> None:
-    from failover_did.store.tables import HealthItem
-
     check(rules, {}, 0)
     failed = call_params(sid="CA" + "a" * 32, DialCallStatus="failed", DialSipResponseCode="503")
     webhook.post("/voice/action", failed, "tier=0&hop=1")
     assert _health(PBX).failures == 1
     answered = call_params(sid="CA" + "b" * 32, DialCallStatus="completed", DialBridged="true")
     webhook.post("/voice/action", answered, "tier=0&hop=1")
-    version = HealthItem.get(PBX).version
+    version = _counter(PBX)
     assert _health(PBX).failures == 0 and _health(PBX).answered_at
     webhook.post("/voice/action", answered, "tier=0&hop=1")  # retried callback
     again = call_params(sid="CA" + "c" * 32, DialCallStatus="completed", DialBridged="true")
     webhook.post("/voice/action", again, "tier=0&hop=1")  # changes nothing worth a write
-    assert HealthItem.get(PBX).version == version
+    assert _counter(PBX) == version
 
 
 def test_answered_while_probes_say_down_is_recorded_once(rules: dict[str, Rule], webhook: Webhook) -> None:
@@ -287,20 +381,21 @@ def test_a_store_that_fails_for_one_target_or_the_scan_or_the_marker_does_not_st
 ) -> None:
     from pynamodb.exceptions import PutError
 
-    from failover_did.store.tables import HealthItem
+    from failover_did.store.tables import HealthShard
 
-    real_save = HealthItem.save
+    assert len({health_store.shard_key(t) for t in (PBX, DR, "sip:sales@pbx.example.com")}) == 3
+    real_save = HealthShard.save
 
-    def save(self: HealthItem, *args: Any, **kwargs: Any) -> Any:
-        if self.target == DR:
+    def save(self: HealthShard, *args: Any, **kwargs: Any) -> Any:
+        if self.target == health_store.shard_key(DR):
             raise PutError("throttled")
         return real_save(self, *args, **kwargs)
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise PutError("table gone")
 
-    monkeypatch.setattr(HealthItem, "save", save)
-    monkeypatch.setattr(health_store, "items_by_target", broken)
+    monkeypatch.setattr(HealthShard, "save", save)
+    monkeypatch.setattr(health_store, "shards", broken)
     monkeypatch.setattr(health_store, "mark_run", broken)
     report = check(rules, {}, 0)
     assert len(report.errors) == 3 and len([e for e in report.errors if e.startswith(DR + ": ")]) == 1
@@ -313,7 +408,6 @@ def test_answered_calls_at_a_live_only_target_write_at_most_once_in_ten_minutes(
     from failover_did.routing import DialOutcome
     from failover_did.rules.validate import parse_rules_yaml
     from failover_did.store.rules_store import apply_rules
-    from failover_did.store.tables import HealthItem
 
     quiet = "sip:desk@quiet.example.com"
     parsed = parse_rules_yaml(
@@ -325,10 +419,10 @@ def test_answered_calls_at_a_live_only_target_write_at_most_once_in_ten_minutes(
     for minute, sid in enumerate("abcde"):
         at = T0 + timedelta(minutes=minute)
         transitions.count_live_success(rule, 0, DialOutcome("completed"), "CA" + sid * 32, at)
-    assert HealthItem.get(quiet).version == 1 and _health(quiet).answered_at == "2026-11-28T10:00:00Z"
+    assert _counter(quiet) == 1 and _health(quiet).answered_at == "2026-11-28T10:00:00Z"
     later = T0 + timedelta(minutes=11)
     transitions.count_live_success(rule, 0, DialOutcome("completed"), "CA" + "f" * 32, later)
-    assert HealthItem.get(quiet).version == 2 and _health(quiet).answered_at == "2026-11-28T10:11:00Z"
+    assert _counter(quiet) == 2 and _health(quiet).answered_at == "2026-11-28T10:11:00Z"
 
 
 def test_events_that_cannot_be_written_do_not_undo_the_run(
@@ -362,3 +456,34 @@ def test_a_target_the_prober_says_nothing_about_is_unknown_not_down(rules: dict[
         report = checker.run_checks(rules.values(), prober=forgets_dr, timeout=0.1, now=lambda at=at: at)
     assert report.unknown == [DR] and DR not in report.down and PBX in report.down
     assert _health(DR).state == "up" and _health(DR).failures == 0
+
+
+def test_a_mass_outage_is_one_write_per_shard_not_one_per_target(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """300 targets go down in one run: every one is judged and told, and the health table sees one scan and
+    one conditional write per shard holding them (never a read or a write per target)."""
+    from failover_did.health.transitions import Use
+    from failover_did.store.tables import HealthShard
+
+    targets = [f"sip:desk{i}@pbx{i}.example.com" for i in range(300)]
+    plan = {t: [Use(f"+1415555{i:04d}", 0)] for i, t in enumerate(targets)}
+    checker.record_results(plan, {t: ProbeResult(t, State.UP, "200", 1.0) for t in targets}, T0)
+    saved: list[str] = []
+    real_save = HealthShard.save
+
+    def save(self: HealthShard, *args: Any, **kwargs: Any) -> Any:
+        saved.append(self.target)
+        return real_save(self, *args, **kwargs)
+
+    def get(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a shard read one by one")
+
+    monkeypatch.setattr(HealthShard, "save", save)
+    monkeypatch.setattr(HealthShard, "get", get)
+    down = {t: ProbeResult(t, State.DOWN, "timeout", None) for t in targets}
+    for minute in (1, 2):
+        saved.clear()
+        report = checker.record_results(plan, down, T0 + timedelta(minutes=minute))
+        shards = {health_store.shard_key(t) for t in targets}
+        assert sorted(saved) == sorted([*shards, health_store.RUN_MARKER]) and len(shards) <= health_store.SHARDS
+    assert report.errors == [] and report.down == sorted(targets) and len(report.transitions) == 300
+    assert sum(1 for h in health_store.all_health() if h.state == "down") == 300

@@ -37,7 +37,7 @@ from failover_did.observability import logger
 from failover_did.rules.model import Rule
 from failover_did.rules.validate import parse_rules_yaml
 from failover_did.settings import settings as app_settings
-from failover_did.store.tables import HealthItem
+from failover_did.store.tables import HealthShard
 from failover_did.webhook import app as webhook_app
 from failover_did.webhook.signature import public_base, signed_url
 from failover_did_cli.apigw import LambdaContext, http_event
@@ -718,7 +718,10 @@ def test_a_write_timeout_while_counting_a_live_failure_still_fails_over(watched:
     late = PutError(
         "Failed to put item", cause=ReadTimeoutError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com/")
     )
-    with mock.patch.object(HealthItem, "save", side_effect=late):
+    with (
+        mock.patch.object(HealthShard, "save", side_effect=late),
+        mock.patch.object(HealthShard, "update", side_effect=late),
+    ):
         outcome = watched.post(
             Webhook(), "/voice/action", call_params(DialCallStatus="failed", DialSipResponseCode="503"), "tier=0&hop=1"
         )

@@ -24,7 +24,7 @@ from failover_did.notices.missed import flush
 from failover_did.rules.validate import parse_rules_yaml
 from failover_did.settings import settings
 from failover_did.store import rules_store
-from failover_did.store.tables import CallItem, EventItem, FailoverCount, HealthItem, RuleItem
+from failover_did.store.tables import CallItem, EventItem, FailoverCount, HealthShard, RuleItem
 
 REGION = "us-east-1"
 OWN = "+14155550100"  # has its own recipients
@@ -90,7 +90,7 @@ class Stack:
 
 @pytest.fixture
 def stack(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    for model in (RuleItem, CallItem, HealthItem, EventItem, FailoverCount):
+    for model in (RuleItem, CallItem, HealthShard, EventItem, FailoverCount):
         monkeypatch.setattr(model, "_connection", None)
     monkeypatch.setattr(delivery, "_sns", None)
     sns = boto3.client("sns", region_name=REGION)

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from failover_did.store.tables import CallItem, EventItem, HealthItem, RuleItem
+from failover_did.store.tables import CallItem, EventItem, HealthShard, RuleItem
 from failover_did_cli import schema
 
 
@@ -22,7 +22,7 @@ def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     for var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
         monkeypatch.delenv(var, raising=False)
     # The models cache a connection; make them open a fresh one inside the mock.
-    for model in (RuleItem, CallItem, HealthItem, EventItem):
+    for model in (RuleItem, CallItem, HealthShard, EventItem):
         monkeypatch.setattr(model, "_connection", None)
     with mock_aws():
         yield boto3.client("dynamodb", region_name="us-east-1")

@@ -6,6 +6,7 @@ import base64
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from dataclasses import asdict
 from typing import Any
 from unittest import mock
 from urllib.parse import urlencode
@@ -15,7 +16,8 @@ from pynamodb.exceptions import GetError
 from twilio.request_validator import RequestValidator
 
 from failover_did.settings import settings
-from failover_did.store.tables import CallItem, EventItem, FailoverCount, HealthItem, RuleItem
+from failover_did.store import health_store
+from failover_did.store.tables import CallItem, EventItem, FailoverCount, RuleItem
 from failover_did.webhook.app import handler
 from failover_did_cli.apigw import LambdaContext, http_event
 from failover_did_cli.callsim import parse_reply
@@ -269,7 +271,7 @@ def test_unknown_path_is_404_not_5xx(webhook: Webhook) -> None:
 def stored_state() -> dict[str, list[dict[str, Any]]]:
     """Everything a webhook request can write that health, budgets and the event log are made of."""
     return {
-        "health": sorted((i.attribute_values for i in HealthItem.scan()), key=str),
+        "health": sorted((asdict(h) for h in health_store.all_health()), key=str),
         "events": sorted((i.attribute_values for i in EventItem.scan() if not i.sk.startswith("count#")), key=str),
         "counts": sorted((i.attribute_values for i in FailoverCount.scan() if i.sk.startswith("count#")), key=str),
         "calls": sorted((i.attribute_values for i in CallItem.scan()), key=str),

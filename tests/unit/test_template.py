@@ -20,7 +20,7 @@ from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
 from failover_did.store import tables
-from failover_did.store.tables import CallItem, CallLogItem, EventItem, HealthItem, RuleItem, RulesSetItem
+from failover_did.store.tables import CallItem, CallLogItem, EventItem, HealthShard, RuleItem, RulesSetItem
 from failover_did_cli import schema
 
 REPO = Path(__file__).resolve().parents[2]
@@ -196,7 +196,7 @@ def test_policies_grant_exactly_what_the_webhook_needs(translated: dict[str, Any
     assert grants == {
         "dynamodb:GetItem": ["CallLogTable", "CallsTable", "HealthTable", "RulesTable"],
         "dynamodb:PutItem": ["CallsTable", "EventsTable", "HealthTable"],
-        "dynamodb:UpdateItem": ["CallLogTable", "EventsTable"],
+        "dynamodb:UpdateItem": ["CallLogTable", "EventsTable", "HealthTable"],
         "dynamodb:Query": ["EventsTable"],
         "dynamodb:BatchGetItem": ["HealthTable"],
         "sns:Publish": [repr({"Ref": "NotifyTopic"})],
@@ -211,7 +211,6 @@ def test_policies_grant_exactly_what_the_health_checker_needs(translated: dict[s
         "dynamodb:Scan": ["HealthTable", "RulesTable"],
         "dynamodb:GetItem": ["HealthTable"],
         "dynamodb:PutItem": ["EventsTable", "HealthTable"],
-        "dynamodb:DeleteItem": ["HealthTable"],
         "dynamodb:BatchWriteItem": ["EventsTable"],
     }
 
@@ -361,7 +360,7 @@ def test_table_env_maps_the_table_variables(template: dict[str, Any]) -> None:
         (RuleItem, "RULES_TABLE_NAME"),
         (RulesSetItem, "RULES_TABLE_NAME"),  # the rules set lives in the rules table, beside the rules
         (CallItem, "CALLS_TABLE_NAME"),
-        (HealthItem, "HEALTH_TABLE_NAME"),
+        (HealthShard, "HEALTH_TABLE_NAME"),
         (EventItem, "EVENTS_TABLE_NAME"),
     ],
 )

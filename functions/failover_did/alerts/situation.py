@@ -15,7 +15,7 @@ from failover_did.routing import probe_target
 from failover_did.rules.model import Rule, Tier
 from failover_did.store import events, failovers, health_store, rules_store
 from failover_did.store.events import Event
-from failover_did.store.tables import FailoverCount, HealthItem
+from failover_did.store.tables import FailoverCount
 
 WINDOW = timedelta(minutes=60)  # recent events read for the message
 
@@ -122,16 +122,8 @@ def read_situation(alarm: Alarm, now: datetime, window: timedelta = WINDOW) -> S
 
 def read_health() -> tuple[list[TargetHealth], str | None]:
     """The down destinations and the last checker run, in one Scan (the policy has no GetItem)."""
-    down: list[TargetHealth] = []
-    last: str | None = None
-    for item in HealthItem.scan():
-        if item.target == health_store.RUN_MARKER:
-            last = item.checked_at or None
-            continue
-        health = health_store.to_health(item)
-        if health.state == DOWN:
-            down.append(health)
-    return down, last
+    every, last = health_store.health_and_last_run()
+    return [health for health in every if health.state == DOWN], last
 
 
 def read_budgets(rules: Iterable[Rule], at: datetime) -> list[Budget]:

@@ -2,8 +2,9 @@
 evidence model (health/hysteresis.py), and record the news as events and metrics.
 
 One target never stops the run: a probe that raises becomes that target's UNKNOWN result, a write that
-fails becomes an entry in the report's errors, and the others go on. Writes go out concurrently (each
-target's item is its own conditional write) so a run over thousands of targets stays within the schedule.
+fails becomes an entry in the report's errors (for every target of its shard), and the others go on.
+Health is kept in shards of ~80 targets (store/health_store.py); the changed shards are written
+concurrently, each one conditional write, so a run over 10,000 targets is a few hundred requests.
 """
 
 from __future__ import annotations
@@ -20,17 +21,17 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from failover_did import metric_names as m
-from failover_did.health.hysteresis import DOWN, UNKNOWN, UNVERIFIED, TargetHealth, Thresholds, Transition, judge
+from failover_did.health.hysteresis import DOWN, UNKNOWN, UNVERIFIED, Thresholds, Transition, judge
 from failover_did.health.probe import DEFAULT_TIMEOUT, ProbeResult, probe_many
 from failover_did.health.transitions import Use, count_metrics, event_detail, said
 from failover_did.observability import logger, metrics
 from failover_did.routing import probe_target
 from failover_did.rules.model import Rule
 from failover_did.store import events, health_store, rules_store
-from failover_did.store.tables import EventItem, HealthItem
+from failover_did.store.tables import EventItem, HealthShard
 
 Prober = Callable[[Iterable[str], float], Coroutine[Any, Any, Mapping[str, ProbeResult]]]
-WRITERS = 32  # health items written at once: each is a different item, so they never contend
+WRITERS = 16  # health shards written at once: each is a different item, so they never contend
 # Probes in flight at once, each holding one socket: below Lambda's 1,024 file descriptors with room for the
 # writers' connections. 10,000 silent targets then take 13 rounds of one probe timeout, not 20.
 PROBE_CONCURRENCY = 800
@@ -121,47 +122,51 @@ def record_results(
     thresholds: Thresholds | None = None,
 ) -> Report:
     """Judge every target of the plan (the probed ones with their result, the rest on live evidence
-    alone), write what changed, record the news; forget targets no rule names any more."""
+    alone), write what changed shard by shard, record the news; forget targets no rule names any more."""
     thresholds = thresholds or Thresholds.from_env(os.environ)
     stamp = health_store.stamp(at)
     report = Report(probed=len(results))
     try:
-        known: dict[str, HealthItem] | None = health_store.items_by_target()
-    except Exception as error:  # each target is then read on its own
+        known: dict[str, HealthShard] | None = health_store.shards()
+    except Exception as error:  # each shard is then read on its own
         logger.error("health scan failed", extra={"error": str(error)})
         report.errors.append(f"health scan: {error}")
         known = None
-    states: dict[str, str] = {}
 
-    def one(target: str) -> Transition | None:
+    def fold_of(target: str) -> health_store.ShardFold:
         result = results.get(target)
         state = str(result.state) if result is not None else None
         reason = result.reason if result is not None else ""
+        return lambda health: judge(health, state, reason, stamp, thresholds)
 
-        def fold(health: TargetHealth) -> tuple[TargetHealth, Transition | None]:
-            after, news = judge(health, state, reason, stamp, thresholds)
-            states[target] = after.state
-            return after, news
+    grouped = health_store.targets_in(plan)
+    for key in known or {}:
+        grouped.setdefault(key, [])  # a shard whose targets all left the rules: emptied
 
-        item = (known or {}).get(target) or HealthItem(target)
-        return health_store.record(target, fold, at, known=item)
+    def one(key: str) -> health_store.ShardOutcome:
+        folds = {target: fold_of(target) for target in sorted(grouped[key])}
+        stored = known.get(key) or HealthShard(key) if known is not None else None
+        return health_store.record_shard(key, folds, at, stored)
 
     news: list[tuple[Transition, list[Use]]] = []
+    states: dict[str, str] = {}
     failed: set[str] = set()
     with ThreadPoolExecutor(max_workers=WRITERS) as pool, _EventWriter(at, report) as told:
-        futures = {pool.submit(one, target): target for target in sorted(plan)}
+        futures = {pool.submit(one, key): key for key in sorted(grouped)}
         for future in as_completed(futures):  # events go out as the changes land, not all at the end
-            target = futures[future]
+            key = futures[future]
             try:
-                transition = future.result()
-            except Exception as error:  # one target's storage trouble must not stop the others
-                report.errors.append(f"{target}: {error}")
-                logger.error("health write failed", extra={"target": target, "error": str(error)})
-                failed.add(target)
+                outcome = future.result()
+            except Exception as error:  # one shard's storage trouble must not stop the others
+                for target in sorted(grouped[key]):
+                    report.errors.append(f"{target}: {error}")
+                failed.update(grouped[key])
+                logger.error("health write failed", extra={"shard": key, "error": str(error)})
                 continue
-            if transition is not None:
-                news.append((transition, plan[target]))
-                told.add(transition, plan[target])
+            states.update(outcome.states)
+            for transition in outcome.transitions:
+                news.append((transition, plan[transition.target]))
+                told.add(transition, plan[transition.target])
     for target in sorted(plan):
         result = results.get(target)
         if result is not None and str(result.state) == UNKNOWN:
@@ -174,8 +179,6 @@ def record_results(
             report.unverified.append(target)
     report.transitions = sorted((t for t, _ in news), key=lambda t: t.target)
     _tell(news)
-    if known is not None:
-        _forget(set(known) - set(plan), report)
     try:
         health_store.mark_run(at, report.probed)
     except Exception as error:
@@ -229,15 +232,6 @@ def _tell(news: list[tuple[Transition, list[Use]]]) -> None:
     for transition, _ in news:
         kinds[transition.kind] = kinds.get(transition.kind, 0) + 1
     logger.warning("many destinations changed at once", extra={"changes": kinds})
-
-
-def _forget(gone: set[str], report: Report) -> None:
-    """A target no rule names any more loses its state: if it comes back, it starts unverified."""
-    for target in sorted(gone):
-        try:
-            health_store.forget(target)
-        except Exception as error:
-            report.errors.append(f"{target}: not forgotten: {error}")
 
 
 def run_checks(

@@ -5,10 +5,12 @@ the template sets on each function."""
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
+    MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
@@ -87,26 +89,22 @@ class CallItem(Model):
     expires_at = NumberAttribute()
 
 
-class HealthItem(Model):
-    """A probed destination's state with its hysteresis counters; `version` makes every write conditional,
-    so overlapping checker runs and live calls never overwrite each other's counts."""
+class HealthShard(Model):
+    """The health of the probed destinations whose names hash to one shard (health_store.shard_key): a map
+    target -> compact state (a JSON string, health_store.encode) with its own write counter `v`. `version`
+    counts every write to the shard: the checker rewrites a whole shard conditional on it, and a live
+    call's write updates one entry conditional on that entry being as read (and bumps `version` too), so
+    neither ever loses the other's counts. The same table holds the run marker (health_store.RUN_MARKER)."""
 
     class Meta(_Connection):
         table_name = os.environ.get(HEALTH_TABLE_ENV, "failover-did-health")
-        max_pool_connections = 32  # the checker's concurrent writers (health/checker.py WRITERS)
+        max_pool_connections = 32  # the checker's concurrent shard writers (health/checker.py WRITERS)
 
-    target = UnicodeAttribute(hash_key=True)
-    state = UnicodeAttribute(default="unverified")  # items written before "unverified" existed say "unknown"
-    failures = NumberAttribute(default=0)
-    successes = NumberAttribute(default=0)
-    reason = UnicodeAttribute(default="")
-    checked_at = UnicodeAttribute(default="")
-    since = UnicodeAttribute(default="")
-    passive_key = UnicodeAttribute(null=True)  # the last live call counted, so a retried webhook counts once
-    reached_at = UnicodeAttribute(null=True)  # when a probe first got an answer (absent: unverified)
-    answered_at = UnicodeAttribute(null=True)  # the last live call answered there
-    told_unverified = BooleanAttribute(null=True)  # "the prober cannot reach it" was told
-    told_disagreement = BooleanAttribute(null=True)  # "answered while marked down" was told
+    target = UnicodeAttribute(hash_key=True)  # the shard's key "#health#NNN", or the run marker's
+    # target -> compact state; a raw (untyped) map, so one entry can be updated on its own document path
+    targets: MapAttribute[str, Any] = MapAttribute(default=dict)  # type: ignore[no-untyped-call]
+    checked_at = UnicodeAttribute(null=True)  # the run marker's: when the last checker run finished
+    reason = UnicodeAttribute(null=True)  # the run marker's: "<n> targets"
     version = VersionAttribute()
 
 
