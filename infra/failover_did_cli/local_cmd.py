@@ -127,8 +127,6 @@ def local(
         stack.start()
         stack.start_containers()
         changes, _ = _apply_rules(rules_file, prune=False)  # as `rules apply` stores (start-up is not audited)
-            rules_file, prune=False
-        )  # the store's path for `rules apply` (start-up is not audited)
         stack.listen()  # only now: a call never finds the rules still loading
         stack.serve_in_background()
         # The static fallbacks are for when the webhook fails: calls are answered while they are published.
