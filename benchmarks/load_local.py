@@ -28,6 +28,7 @@ import http.client
 import json
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -212,7 +213,7 @@ def check_reply(spec: NumberSpec, reply: Reply, legs_done: list[Leg]) -> str | N
         dial = reply.dial
         if dial is None or dial.targets != (target,) or dial.timeout != timeout or reply.verbs != ("Dial",):
             return f"expected a Dial of {target} for {timeout} s: {reply.body}"
-        if not dial.action.endswith(f"/voice/action?tier={index}&hop={index + 1}"):
+        if not re.search(rf"/voice/action\?tier={index}&hop={index + 1}(&start=[0-9]+)?$", dial.action):
             return f"unexpected action URL {dial.action}"
         return None
     if reply.dial is not None or reply.say != spec.final_say or reply.records != spec.voicemail or not reply.hangs_up:
