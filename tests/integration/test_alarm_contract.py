@@ -44,7 +44,9 @@ def test_alarms_on_our_metrics_name_constants_the_code_emits() -> None:
         constant = CONSTANTS.get(alarm["MetricName"])
         assert constant, f"{logical_id}: {alarm['MetricName']} is not in metric_names"
         # A destination's news is emitted by its kind (transitions.METRIC_OF_KIND -> count_metrics).
-        emitted = re.search(rf"add_metric\(name=m\.{constant}\b", source) or alarm["MetricName"] in METRIC_OF_KIND.values()
+        emitted = (
+            re.search(rf"add_metric\(name=m\.{constant}\b", source) or alarm["MetricName"] in METRIC_OF_KIND.values()
+        )
         assert emitted, f"{constant} is never emitted"
         assert alarm["Dimensions"] == [{"Name": "service", "Value": metric_names.SERVICE}], logical_id
 

@@ -247,7 +247,10 @@ def test_an_unverified_destination_is_named_with_the_numbers_and_tiers_it_serves
     # The alarm clears once no new target is told, not because the PBX became reachable: the OK says so.
     assert [r["action"] for r in invoke("destination_unverified_ok")["results"]] == ["published"]
     (ok,) = notify.sent()
-    assert ok.sms == "failover-did: resolved - no new unverified destination; 1 destination still not reached by the prober"
+    assert (
+        ok.sms
+        == "failover-did: resolved - no new unverified destination; 1 destination still not reached by the prober"
+    )
 
 
 def test_the_alert_record_does_not_show_up_among_the_events(notify: Notify) -> None:

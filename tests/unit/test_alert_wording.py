@@ -177,7 +177,10 @@ def test_unverified_ok_says_the_prober_now_reaches_it_or_that_some_are_still_unr
     assert notice.sms == "failover-did: the prober now reaches sip:frontdesk@pbx (+1 415-555-0100 primary)"
     assert notice.subject == "failover-did resolved: destination unverified"
     still = compose(ok, Situation(unverified=(unverified(SALES),), rules=RULES))
-    assert still.sms == "failover-did: resolved - no new unverified destination; 1 destination still not reached by the prober"
+    assert (
+        still.sms
+        == "failover-did: resolved - no new unverified destination; 1 destination still not reached by the prober"
+    )
     assert "What to check:" not in still.email
     assert compose(ok, Situation()).sms == "failover-did: resolved - the destination unverified alarm has cleared"
 

@@ -1,6 +1,7 @@
 """The words of an alarm notice, pure: an `Alarm` and a `Situation` in, an SMS (one GSM-7 segment), an email
 subject and a plain-text email out (the headline, the alarm's own reason, the recent events, every down
-destination, those the prober cannot reach, and what to check). Also the short notice for a message on the alarm topic that is no alarm."""
+destination, those the prober cannot reach, and what to check). Also the short notice for a message on the
+alarm topic that is no alarm."""
 
 from __future__ import annotations
 

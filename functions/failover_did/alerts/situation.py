@@ -1,6 +1,6 @@
 """What the alarm notices say beside the alarm itself: the down destinations, those the prober cannot reach,
-the rules that use them, the recent events and the monthly failover counts, read from DynamoDB. A part that cannot be read is named in
-`Situation.unread`, never raised: the page goes out with that detail left out."""
+the rules that use them, the recent events and the monthly failover counts, read from DynamoDB. A part that
+cannot be read is named in `Situation.unread`, never raised: the page goes out with that detail left out."""
 
 from __future__ import annotations
 
