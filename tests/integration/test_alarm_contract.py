@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from failover_did import metric_names
+from failover_did.health.transitions import METRIC_OF_KIND
 from failover_did_cli import schema
 from tests.support import Webhook, call_params
 
@@ -42,7 +43,11 @@ def test_alarms_on_our_metrics_name_constants_the_code_emits() -> None:
     for logical_id, alarm in ours.items():
         constant = CONSTANTS.get(alarm["MetricName"])
         assert constant, f"{logical_id}: {alarm['MetricName']} is not in metric_names"
-        assert re.search(rf"add_metric\(name=m\.{constant}\b", source), f"{constant} is never emitted"
+        # A destination's news is emitted by its kind (transitions.METRIC_OF_KIND -> count_metrics).
+        emitted = (
+            re.search(rf"add_metric\(name=m\.{constant}\b", source) or alarm["MetricName"] in METRIC_OF_KIND.values()
+        )
+        assert emitted, f"{constant} is never emitted"
         assert alarm["Dimensions"] == [{"Name": "service", "Value": metric_names.SERVICE}], logical_id
 
 
@@ -93,6 +98,40 @@ def test_checker_emf_has_exactly_the_alarmed_dimensions(
     assert {m["Name"] for m in directive["Metrics"]} >= {"HealthCheckRuns", "DestinationsDown"}
     assert directive["Dimensions"] == [["service"]] and record["service"] == metric_names.SERVICE
     assert record["DestinationsDown"] in (0.0, [0.0])
+
+
+def test_the_unverified_alarm_metric_is_emitted_once_per_target_with_the_service_dimension_only(
+    rules: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from failover_did.health import checker
+    from failover_did.health.probe import ProbeResult, State
+    from failover_did_cli.apigw import LambdaContext
+
+    async def silent(targets: Any, timeout: float) -> dict[str, ProbeResult]:
+        return {t: ProbeResult(t, State.DOWN, "timeout", None) for t in targets}
+
+    alarm = alarms()["DestinationUnverifiedAlarm"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (metric_names.NAMESPACE, "DestinationUnverified")
+    assert (alarm["Statistic"], alarm["Period"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        "Sum",
+        300,
+        1,
+        "GreaterThanOrEqualToThreshold",
+    )
+    assert alarm["TreatMissingData"] == "notBreaching" and alarm["OKActions"] == [{"Ref": "AlarmTopic"}]
+    monkeypatch.setattr(checker, "_probe", silent)
+    capsys.readouterr()
+    checker.handler({}, LambdaContext())
+    (record,) = emf_records(capsys.readouterr().out)
+    directives = record["_aws"]["CloudWatchMetrics"]
+    (directive,) = [d for d in directives if any(m["Name"] == alarm["MetricName"] for m in d["Metrics"])]
+    assert directive["Namespace"] == alarm["Namespace"]
+    assert directive["Dimensions"] == [[d["Name"] for d in alarm["Dimensions"]]]
+    assert record["service"] == alarm["Dimensions"][0]["Value"]
+    assert record[alarm["MetricName"]] in (3.0, [3.0])  # the three SIP targets of the rules, never reached
+    checker.handler({}, LambdaContext())  # told once per target: the next run says nothing more
+    (again,) = emf_records(capsys.readouterr().out)
+    assert alarm["MetricName"] not in again and "HealthCheckRuns" in again
 
 
 def test_alarms_fit_the_free_allowance_and_reach_the_alarm_topic() -> None:

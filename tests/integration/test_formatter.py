@@ -220,6 +220,39 @@ def test_each_alarm_is_published_once_as_sms_and_email(notify: Notify, fixture: 
     assert alert_record(name)["state"] in ("ALARM", "INSUFFICIENT_DATA")
 
 
+def test_an_unverified_destination_is_named_with_the_numbers_and_tiers_it_serves_and_the_advice(
+    notify: Notify,
+) -> None:
+    # The PBX admits SIP only from the carrier: the prober has never reached it. The DR box answers probes.
+    told = health_store.record_check(PBX, "down", "timeout", at("10:00:00"))
+    assert told is not None and told.kind == "unverified"
+    health_store.record_check(DR, "up", "200", at("10:00:00"))
+    health_store.mark_run(at("10:00:30"), 2)
+    assert [r["action"] for r in invoke("destination_unverified_alarm")["results"]] == ["published"]
+    (sent,) = notify.sent()
+    assert sent.sms == (
+        "failover-did: the prober cannot reach sip:frontdesk@pbx (+1 415-555-0100 primary); calls still go there. "
+        "Allow the probe's source or set health:/probe: false"
+    )
+    assert sent.subject == "failover-did ALARM: destination unverified on +1 415-555-0100"
+    assert (
+        "Destinations the prober cannot reach (1); calls still go to each of them:\n"
+        "  sip:frontdesk@pbx.example.com: never reached since 2026-11-28 10:00Z; last probe: timeout at 10:00Z\n"
+        "    primary of +1 415-555-0100\n"
+    ) in sent.email
+    assert "dr.example.net" not in sent.email  # reached by the prober: not unverified
+    advice = sent.email.split("What to check:\n", 1)[1]
+    assert "allow the probe's source address" in advice and "`health:` URL" in advice and "`probe: false`" in advice
+    assert "Could not read" not in sent.email
+    # The alarm clears once no new target is told, not because the PBX became reachable: the OK says so.
+    assert [r["action"] for r in invoke("destination_unverified_ok")["results"]] == ["published"]
+    (ok,) = notify.sent()
+    assert (
+        ok.sms
+        == "failover-did: resolved - no new unverified destination; 1 destination still not reached by the prober"
+    )
+
+
 def test_the_alert_record_does_not_show_up_among_the_events(notify: Notify) -> None:
     pbx_down()
     invoke("destination_unreachable_alarm")

@@ -72,6 +72,7 @@ THREE_FAILOVERS = (
     [
         ("failover_alarm", Kind.FAILOVER),
         ("destination_unreachable_alarm", Kind.UNREACHABLE),
+        ("destination_unverified_alarm", Kind.UNVERIFIED),
         ("webhook_errors_alarm", Kind.WEBHOOK_ERRORS),
         ("api_5xx_alarm", Kind.API_5XX),
         ("signatures_alarm", Kind.SIGNATURES),
@@ -101,6 +102,87 @@ def test_insufficient_data_is_ignored_except_for_the_health_checker() -> None:
     assert not wants_notice(alarm("destination_unreachable_insufficient"))
     assert wants_notice(alarm("health_checker_insufficient"))
     assert all(wants_notice(alarm(n)) for n in ("failover_alarm", "failover_ok", "unknown_alarm"))
+
+
+# --- destination unverified (the prober cannot reach it) ------------------------------------------
+
+
+def unverified(target: str, reason: str = "timeout", since: str = "2026-11-28T10:00:00Z") -> TargetHealth:
+    return TargetHealth(target, "unverified", 0, 0, reason, "2026-11-28T10:00:00Z", since, told_unverified=True)
+
+
+def test_unverified_says_the_prober_cannot_reach_it_that_calls_still_go_there_and_what_to_do() -> None:
+    notice = compose(alarm("destination_unverified_alarm"), Situation(unverified=(unverified(PBX),), rules=RULES))
+    assert notice.sms == (
+        "failover-did: the prober cannot reach sip:frontdesk@pbx (+1 415-555-0100 primary); calls still go there. "
+        "Allow the probe's source or set health:/probe: false"
+    )
+    assert septets(notice.sms) <= SMS_LIMIT
+    assert notice.subject == "failover-did ALARM: destination unverified on +1 415-555-0100"
+    assert notice.condition == PBX
+    body = notice.email
+    assert body.startswith(
+        "failover-did: the prober cannot reach sip:frontdesk@pbx.example.com (+1 415-555-0100 primary); "
+        "calls still go there. Allow the probe's source or set health:/probe: false\n\n"
+    )
+    assert (
+        "Destinations the prober cannot reach (1); calls still go to each of them:\n"
+        "  sip:frontdesk@pbx.example.com: never reached since 2026-11-28 10:00Z; last probe: timeout at 10:00Z\n"
+        "    primary of +1 415-555-0100\n"
+    ) in body
+    advice = body.split("What to check:\n", 1)[1]
+    assert "allow the probe's source address" in advice
+    assert "`health:` URL" in advice and "`probe: false`" in advice
+    assert "Down destinations: none." in body
+
+
+def test_unverified_names_every_number_and_tier_it_serves_and_the_tier_behind_a_health_url() -> None:
+    rules = parse_rules_yaml(
+        """
+numbers:
+  "+14155550100":
+    primary: {target: "sip:frontdesk@pbx.example.com"}
+    failover: [{target: "+14155550111", health: "https://pbx.example.com/health"}]
+  "+14155550200":
+    primary: {target: "sip:frontdesk@pbx.example.com"}
+"""
+    )
+    health = (unverified(PBX), unverified("https://pbx.example.com/health", "refused"))
+    notice = compose(alarm("destination_unverified_alarm"), Situation(unverified=health, rules=tuple(rules.values())))
+    assert notice.sms.endswith("; +2 more")  # three (number, tier) uses of two targets
+    assert septets(notice.sms) <= SMS_LIMIT
+    assert notice.condition == "https://pbx.example.com/health|" + PBX
+    body = notice.email
+    assert "Destinations the prober cannot reach (2)" in body
+    assert "    primary of +1 415-555-0100\n    primary of +1 415-555-0200\n" in body
+    assert "  https://pbx.example.com/health: never reached since 2026-11-28 10:00Z; last probe: refused" in body
+    assert "    tier 1 +1 415-555-0111 of +1 415-555-0100\n" in body
+
+
+def test_unverified_with_nothing_read_still_pages_in_one_segment() -> None:
+    notice = compose(alarm("destination_unverified_alarm"), Situation(unread=("health", "rules")))
+    assert notice.sms == (
+        "failover-did: the prober cannot reach a destination; calls still go there. "
+        "Allow the probe's source or set health:/probe: false"
+    )
+    assert notice.condition is None  # the facts are unknown: never taken for a repeat
+    assert "Destinations the prober cannot reach: unknown (the health table could not be read)." in notice.email
+
+
+def test_unverified_ok_says_the_prober_now_reaches_it_or_that_some_are_still_unreached() -> None:
+    ok = alarm("destination_unverified_ok")
+    detail = {"target": PBX, "tier": 0, "tier_name": "primary", "state": "up", "reason": "200"}
+    reached = Situation(rules=RULES, events=(Event("+14155550100", "2026-11-28T10:15:00Z", "verified", detail),))
+    notice = compose(ok, reached)
+    assert notice.sms == "failover-did: the prober now reaches sip:frontdesk@pbx (+1 415-555-0100 primary)"
+    assert notice.subject == "failover-did resolved: destination unverified"
+    still = compose(ok, Situation(unverified=(unverified(SALES),), rules=RULES))
+    assert (
+        still.sms
+        == "failover-did: resolved - no new unverified destination; 1 destination still not reached by the prober"
+    )
+    assert "What to check:" not in still.email
+    assert compose(ok, Situation()).sms == "failover-did: resolved - the destination unverified alarm has cleared"
 
 
 # --- destination unreachable ----------------------------------------------------------------------

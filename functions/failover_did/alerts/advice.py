@@ -14,6 +14,16 @@ ADVICE: dict[Kind, tuple[str, ...]] = {
         "Meanwhile calls skip the down destination and ring the next tier; once it answers the health checks "
         "again it is dialed first again, with nothing for you to do.",
     ),
+    Kind.UNVERIFIED: (
+        "Nothing is skipped: a destination the prober has never reached is dialed as usual. But a real outage "
+        "there is only found by failing calls, not ahead of them.",
+        "If the PBX has a firewall, allow the probe's source address (where the health checker's SIP OPTIONS "
+        "and health-URL requests come from) on the port it probes (SIP: 5060 UDP/TCP, 5061 TLS).",
+        "Or give the tier a `health:` URL the prober can reach, or set `probe: false` on it (live calls are "
+        "then its only evidence), and run `failover-did rules apply`.",
+        "`failover-did probe <target>` shows what a probe gets; `failover-did status` lists every unverified "
+        "destination with this advice.",
+    ),
     Kind.FAILOVER: (
         "Calls are reaching a failover tier: see the reason column of the events (busy, timeout, a SIP code, "
         "down) for why the primary did not take them.",

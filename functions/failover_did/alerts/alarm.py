@@ -42,6 +42,7 @@ class Kind(Enum):
 
     FAILOVER = "failover active"
     UNREACHABLE = "destination unreachable"
+    UNVERIFIED = "destination unverified"
     WEBHOOK_ERRORS = "webhook errors"
     API_5XX = "API 5xx"
     SIGNATURES = "signatures refused"
@@ -54,6 +55,7 @@ class Kind(Enum):
 KINDS: dict[tuple[str, str], Kind] = {
     (m.NAMESPACE, m.FAILOVERS): Kind.FAILOVER,
     (m.NAMESPACE, m.DESTINATIONS_DOWN): Kind.UNREACHABLE,
+    (m.NAMESPACE, m.DESTINATION_UNVERIFIED): Kind.UNVERIFIED,
     ("AWS/Lambda", "Errors"): Kind.WEBHOOK_ERRORS,
     ("AWS/ApiGateway", "5xx"): Kind.API_5XX,
     ("AWS/ApiGateway", "5XXError"): Kind.API_5XX,

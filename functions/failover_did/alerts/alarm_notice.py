@@ -1,6 +1,7 @@
 """The words of an alarm notice, pure: an `Alarm` and a `Situation` in, an SMS (one GSM-7 segment), an email
 subject and a plain-text email out (the headline, the alarm's own reason, the recent events, every down
-destination and what to check). Also the short notice for a message on the alarm topic that is no alarm."""
+destination, those the prober cannot reach, and what to check). Also the short notice for a message on the
+alarm topic that is no alarm."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from failover_did.alerts.alarm import (
 )
 from failover_did.alerts.delivery import Notice
 from failover_did.alerts.gsm import SMS_LIMIT, SUBJECT_LIMIT, fit
-from failover_did.alerts.situation import Situation, affected, tier_target, uses
+from failover_did.alerts.situation import Situation, affected, tier_target, unverified, uses
 from failover_did.alerts.wording import (
     as_int,
     clock,
@@ -38,7 +39,7 @@ from failover_did.alerts.wording import (
     tier_name,
     within,
 )
-from failover_did.health.hysteresis import DOWN
+from failover_did.health.hysteresis import DOWN, UNVERIFIED
 from failover_did.store.events import Event
 
 PREFIX = "failover-did: "
@@ -101,6 +102,43 @@ def _unreachable_ok(alarm: Alarm, s: Situation, show: Show) -> _Said:
     main = f"recovered - {show(e.number)} {tier_name(index)} {show(target)} reachable again since {since}"
     others = {(x.number, str(x.detail.get("target"))) for x in back} - {(e.number, str(e.detail.get("target")))}
     return _Said(main, len(others), human_number(e.number))
+
+
+UNVERIFIED_ADVICE = "Allow the probe's source or set health:/probe: false"
+
+
+def _unverified(alarm: Alarm, s: Situation, show: Show) -> _Said:
+    still = "calls still go there"
+    hits = unverified(s)
+    if hits:
+        u = hits[0]
+        where = f"{show(u.number)} {tier_name(u.index)}"
+        main = f"the prober cannot reach {show(u.health.target)} ({where}); {still}. {UNVERIFIED_ADVICE}"
+        condition = "|".join(sorted({h.health.target for h in hits}))
+        return _Said(main, len(hits) - 1, human_number(u.number), condition)
+    targets = sorted(s.unverified, key=lambda h: (h.since, h.target))
+    if targets:  # no rule (that could be read) uses it
+        h = targets[0]
+        main = f"the prober cannot reach {show(h.target)}; {still}. {UNVERIFIED_ADVICE}"
+        return _Said(main, len(targets) - 1, full_target(h.target), "|".join(sorted(t.target for t in targets)))
+    unknown = None if {"health", "rules"} & set(s.unread) else ""
+    return _Said(f"the prober cannot reach a destination; {still}. {UNVERIFIED_ADVICE}", condition=unknown)
+
+
+def _unverified_ok(alarm: Alarm, s: Situation, show: Show) -> _Said:
+    # The alarm clears when no new target was told for a period, not when the prober reaches one: say which.
+    still = {h.target for h in s.unverified if h.state == UNVERIFIED}
+    reached = [e for e in s.events if e.kind == "verified" and e.detail.get("target") not in still]
+    if reached and not still:
+        e = reached[0]
+        index = as_int(e.detail.get("tier"))
+        target = str(e.detail.get("target") or "")
+        main = f"the prober now reaches {show(target)} ({show(e.number)} {tier_name(index)})"
+        return _Said(main, len({str(x.detail.get("target")) for x in reached}) - 1, human_number(e.number))
+    if still:
+        waiting = count(len(still), "destination")
+        return _Said(f"resolved - no new unverified destination; {waiting} still not reached by the prober")
+    return _Said("resolved - the destination unverified alarm has cleared")
 
 
 def _grouped(evs: Iterable[Event]) -> dict[str, list[Event]]:
@@ -214,6 +252,7 @@ def _failover_ok(alarm: Alarm, s: Situation, show: Show) -> _Said:
 _PROBLEM: dict[Kind, Callable[[Alarm, Situation, Show], _Said]] = {
     Kind.FAILOVER: _failover,
     Kind.UNREACHABLE: _unreachable,
+    Kind.UNVERIFIED: _unverified,
     Kind.WEBHOOK_ERRORS: _webhook_errors,
     Kind.API_5XX: _api_5xx,
     Kind.SIGNATURES: _signatures,
@@ -225,6 +264,7 @@ _PROBLEM: dict[Kind, Callable[[Alarm, Situation, Show], _Said]] = {
 _RESOLVED: dict[Kind, Callable[[Alarm, Situation, Show], _Said]] = {
     Kind.FAILOVER: _failover_ok,
     Kind.UNREACHABLE: _unreachable_ok,
+    Kind.UNVERIFIED: _unverified_ok,
     Kind.WEBHOOK_ERRORS: _fixed("resolved - the voice function has stopped failing"),
     Kind.API_5XX: _fixed("resolved - the voice API answers without 5xx again"),
     Kind.SIGNATURES: _fixed("resolved - refused signatures are back to normal"),
@@ -281,7 +321,10 @@ def email(alarm: Alarm, s: Situation, headline: str) -> str:
     if alarm.description:  # labelled: a line of the email never starts with text from the message
         lines.append(f"Description: {alarm.description}")
     lines.append(f"CloudWatch says: {alarm.reason or '(no reason given)'}")
-    lines += ["", *_down_section(alarm, s), "", *_events_section(alarm, s)]
+    lines += ["", *_down_section(alarm, s)]
+    if alarm.kind is Kind.UNVERIFIED:
+        lines += ["", *_unverified_section(alarm, s)]
+    lines += ["", *_events_section(alarm, s)]
     if is_problem(alarm):
         lines += ["", "What to check:", *(f"  - {advice}" for advice in ADVICE[alarm.kind])]
     if s.unread:
@@ -325,6 +368,29 @@ def _down_section(alarm: Alarm, s: Situation) -> list[str]:
             lines.append("    (no rule uses it any more)")
     if len(down) > EMAIL_DOWN:
         lines.append(f"  ... and {len(down) - EMAIL_DOWN} more (`failover-did status` lists them all)")
+    return lines
+
+
+def _unverified_section(alarm: Alarm, s: Situation) -> list[str]:
+    reached_not = sorted((h for h in s.unverified if h.state == UNVERIFIED), key=lambda h: (h.since, h.target))
+    if "health" in s.unread:
+        return ["Destinations the prober cannot reach: unknown (the health table could not be read)."]
+    if not reached_not:
+        return ["Destinations the prober cannot reach: none now."]
+    hits = unverified(s)
+    lines = [f"Destinations the prober cannot reach ({len(reached_not)}); calls still go to each of them:"]
+    for h in reached_not[:EMAIL_DOWN]:
+        last = f" at {clock(h.checked_at, alarm.changed_at)}" if h.checked_at else ""
+        reason = f"; last probe: {_detail(h.reason)}{last}" if h.reason else ""
+        lines.append(f"  {full_target(_detail(h.target))}: never reached since {stamp(h.since)}{reason}")
+        serving = [u for u in hits if u.health.target == h.target]
+        for u in serving:
+            dialed = f" {full_target(_detail(u.tier.target))}" if u.tier.target != h.target else ""
+            lines.append(f"    {tier_name(u.index)}{dialed} of {human_number(_detail(u.number))}")
+        if not serving and "rules" not in s.unread:
+            lines.append("    (no rule uses it any more)")
+    if len(reached_not) > EMAIL_DOWN:
+        lines.append(f"  ... and {len(reached_not) - EMAIL_DOWN} more (`failover-did status` lists them all)")
     return lines
 
 

@@ -1,6 +1,6 @@
-"""What the alarm notices say beside the alarm itself: the down destinations, the rules that use them, the
-recent events and the monthly failover counts, read from DynamoDB. A part that cannot be read is named in
-`Situation.unread`, never raised: the page goes out with that detail left out."""
+"""What the alarm notices say beside the alarm itself: the down destinations, those the prober cannot reach,
+the rules that use them, the recent events and the monthly failover counts, read from DynamoDB. A part that
+cannot be read is named in `Situation.unread`, never raised: the page goes out with that detail left out."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from failover_did.alerts.alarm import Alarm, Kind
-from failover_did.health.hysteresis import DOWN, TargetHealth
+from failover_did.health.hysteresis import DOWN, UNVERIFIED, TargetHealth
 from failover_did.observability import logger
 from failover_did.routing import probe_target
 from failover_did.rules.model import Rule, Tier
@@ -35,6 +35,7 @@ class Situation:
     """What the formatter read from DynamoDB around the alarm."""
 
     down: tuple[TargetHealth, ...] = ()  # destinations whose state is down
+    unverified: tuple[TargetHealth, ...] = ()  # never reached by the prober, and a probe of it has failed
     rules: tuple[Rule, ...] = ()
     events: tuple[Event, ...] = ()  # the last WINDOW of events, newest first
     last_check: str | None = None  # ISO time the health checker last finished a run
@@ -71,6 +72,28 @@ def uses(situation: Situation, target: str) -> list[Affected]:
     return [a for a in affected(situation) if a.health.target == target]
 
 
+@dataclass(frozen=True)
+class Unverified:
+    """A destination the prober cannot reach where it serves: `number`'s tier `index` (still dialed)."""
+
+    number: str
+    index: int
+    tier: Tier
+    health: TargetHealth
+
+
+def unverified(situation: Situation) -> list[Unverified]:
+    """Every (number, tier) whose probed destination the prober has never reached, primaries first."""
+    by_target = {h.target: h for h in situation.unverified if h.state == UNVERIFIED}
+    found = [
+        Unverified(rule.number, index, tier, by_target[probe_target(tier)])
+        for rule in situation.rules
+        for index, tier in enumerate(rule.tiers)
+        if probe_target(tier) in by_target
+    ]
+    return sorted(found, key=lambda u: (u.index, u.number, u.tier.target))
+
+
 def tier_target(s: Situation, number: str, index: int) -> str | None:
     for rule in s.rules:
         if rule.number == number and 0 <= index < len(rule.tiers):
@@ -82,12 +105,13 @@ def read_situation(alarm: Alarm, now: datetime, window: timedelta = WINDOW) -> S
     """Everything the wording may use; a part that cannot be read is named in `unread`, never raised."""
     unread: list[str] = []
     down: list[TargetHealth] = []
+    unreached: list[TargetHealth] = []
     last_check: str | None = None
     rules: list[Rule] = []
     recent: list[Event] = []
     budgets: list[Budget] = []
     try:
-        down, last_check = read_health()
+        down, unreached, last_check = read_health()
     except Exception as error:
         log_unread("health", error)
         unread.append("health")
@@ -111,6 +135,7 @@ def read_situation(alarm: Alarm, now: datetime, window: timedelta = WINDOW) -> S
             unread.append("budgets")
     return Situation(
         down=tuple(down),
+        unverified=tuple(unreached),
         rules=tuple(rules),
         events=tuple(recent),
         last_check=last_check,
@@ -120,10 +145,13 @@ def read_situation(alarm: Alarm, now: datetime, window: timedelta = WINDOW) -> S
     )
 
 
-def read_health() -> tuple[list[TargetHealth], str | None]:
-    """The down destinations and the last checker run, in one Scan (the policy has no GetItem)."""
+def read_health() -> tuple[list[TargetHealth], list[TargetHealth], str | None]:
+    """The down destinations, those the prober cannot reach, and the last checker run, in one Scan (the
+    policy has no GetItem). A target not probed yet is unverified too, but nothing has failed to reach it."""
     every, last = health_store.health_and_last_run()
-    return [health for health in every if health.state == DOWN], last
+    down = [health for health in every if health.state == DOWN]
+    unreached = [health for health in every if health.state == UNVERIFIED and health.told_unverified]
+    return down, unreached, last
 
 
 def read_budgets(rules: Iterable[Rule], at: datetime) -> list[Budget]:
