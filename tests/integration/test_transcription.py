@@ -112,12 +112,9 @@ def test_record_asks_for_the_transcription_when_the_rule_says_so(webhook: Webhoo
 
 def test_a_rule_without_transcribe_renders_no_transcription(webhook: Webhook, sent: list[Any]) -> None:
     answer = to_voicemail(webhook, number=PLAIN)
-    answer = post_ok(  # the shared rule's cascade: two more tiers before its voicemail
-        webhook, "/voice/action", call_params(SID, PLAIN, CallStatus="in-progress", DialCallStatus="busy"), _next(answer)
-    )
-    answer = post_ok(
-        webhook, "/voice/action", call_params(SID, PLAIN, CallStatus="in-progress", DialCallStatus="busy"), _next(answer)
-    )
+    busy = call_params(SID, PLAIN, CallStatus="in-progress", DialCallStatus="busy")
+    for _ in range(2):  # the shared rule's cascade: two more tiers before its voicemail
+        answer = post_ok(webhook, "/voice/action", busy, _next(answer))
     assert "<Record" in answer
     assert "transcribe" not in answer
 
@@ -214,7 +211,7 @@ def test_malformed_transcription_callbacks_are_refused(
 ) -> None:
     result = webhook.post("/voice/transcription", {**transcription(), **change})
     assert result.status == 400, result.body
-    assert list(change)[0] in result.body  # the answer names the parameter
+    assert next(iter(change)) in result.body  # the answer names the parameter
     assert log_items(aws) == [] and sent == []
 
 

@@ -4,8 +4,9 @@ Writes per call: none on /voice (the caller waits on it; only a call to a number
 written there), one per Dial action, one on the Record action, one or two on the status
 callback, one or two on the recording callback, one on the transcription callback. Every write is an
 UpdateItem that is idempotent under Twilio's retries (fields the first request set are kept with
-`if_not_exists`; a dial is stored under its hop; a transcript is stored once, conditionally). The call is "closed" (its outcome decided) by one conditional write, so whichever webhook closes
-it is the only one that sees it close: that one sends the missed-call notice.
+`if_not_exists`; a dial is stored under its hop; a transcript is stored once, conditionally). The call
+is "closed" (its outcome decided) by one conditional write, so whichever webhook closes it is the only
+one that sees it close: that one sends the missed-call notice.
 
 A voicemail's end waits for its recording: when the status callback says the call ended after the
 caller reached a final message that records, the call stays open until the recording (or Twilio's word

@@ -21,8 +21,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pynamodb.exceptions import PynamoDBException
 
 from failover_did import fallback, twiml
-from failover_did.alerts.wording import one_line
 from failover_did import metric_names as m
+from failover_did.alerts.wording import one_line
 from failover_did.call_record import CallRecord, TierAttempt
 from failover_did.health import transitions
 from failover_did.observability import count_by, logger, metrics
