@@ -108,6 +108,8 @@ def test_record_asks_for_the_transcription_when_the_rule_says_so(webhook: Webhoo
     assert 'transcribe="true"' in answer
     assert 'transcribeCallback="https://' in answer and '/voice/transcription"' in answer
     assert "recordingStatusCallback=" in answer  # the recording callback is still there
+    callback = parse_reply(200, answer).transcription_callback  # what `simulate` posts the text to
+    assert callback is not None and callback.endswith("/voice/transcription")
 
 
 def test_a_rule_without_transcribe_renders_no_transcription(webhook: Webhook, sent: list[Any]) -> None:
