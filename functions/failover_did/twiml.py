@@ -100,11 +100,17 @@ def _render(step: Step, base: str, caller_id: str | None, test: bool, started: i
                 recording_status_callback=url(base, "/voice/recording", test=test),
                 recording_status_callback_method="POST",
                 recording_status_callback_event="completed absent",
+                **_transcription(base, test) if step.final.transcribe else {},
             )
         response.hangup()
     elif isinstance(step, Stop):
         response.hangup()
     return xml_safe(str(response))
+
+
+def _transcription(base: str, test: bool) -> dict[str, str]:
+    """Twilio transcribes the message and posts the text to us; the call log keeps it for the notice."""
+    return {"transcribe": "true", "transcribe_callback": url(base, "/voice/transcription", test=test)}
 
 
 def say_and_hang_up(text: str) -> str:

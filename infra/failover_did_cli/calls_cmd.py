@@ -34,6 +34,7 @@ def as_json(record: CallRecord) -> dict[str, Any]:
         ],
         "recording_url": record.recording_url,
         "recording_seconds": record.recording_seconds,
+        "transcript": record.transcript,
     }
 
 

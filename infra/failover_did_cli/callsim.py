@@ -87,6 +87,7 @@ class Reply:
     records: bool = False
     record_action: str | None = None  # <Record action=...>: where the message's URL and length go
     recording_callback: str | None = None  # <Record recordingStatusCallback=...>
+    transcription_callback: str | None = None  # <Record transcribeCallback=...>
 
     @property
     def hangs_up(self) -> bool:
@@ -123,6 +124,7 @@ def parse_reply(status: int, body: str) -> Reply:
         records=record is not None,
         record_action=record.get("action") if record is not None else None,
         recording_callback=record.get("recordingStatusCallback") if record is not None else None,
+        transcription_callback=record.get("transcribeCallback") if record is not None else None,
     )
 
 
@@ -247,6 +249,22 @@ class SimulatedCall:
         status = "completed" if seconds else "absent"
         params = {"AccountSid": self.sim.account_sid, "CallSid": self.sid, "RecordingStatus": status}
         recording = self._recording(seconds) | ({} if seconds else {"RecordingDuration": "-1"})
+        return self.sim.post(url, {**params, **recording})
+
+    def transcribed(self, text: str, status: str = "completed") -> Reply:
+        """Twilio's transcribeCallback with the voicemail's text (`status` failed: Twilio could not)."""
+        url = next((r.transcription_callback for r in reversed(self.replies) if r.transcription_callback), None)
+        if url is None:
+            raise AssertionError("no reply asked for a transcription callback")
+        params = {
+            "AccountSid": self.sim.account_sid,
+            "CallSid": self.sid,
+            "TranscriptionSid": "TR" + self.sid[2:],
+            "TranscriptionStatus": status,
+            "TranscriptionText": text if status == "completed" else "",
+        }
+        recording = self._recording(0)
+        del recording["RecordingDuration"]
         return self.sim.post(url, {**params, **recording})
 
     def _recording(self, seconds: int) -> dict[str, str]:

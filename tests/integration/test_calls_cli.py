@@ -29,6 +29,7 @@ JSON_FIELDS = {
     "tiers",
     "recording_url",
     "recording_seconds",
+    "transcript",
 }
 
 

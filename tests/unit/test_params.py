@@ -62,6 +62,11 @@ def refusal(params: dict[str, str], route: str = "/voice/action") -> str | None:
         ("From", "+266696687"),
         ("Caller", "sip:alice@pbx.example.com"),
         ("RecordingUrl", f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Recordings/RE1"),
+        ("TranscriptionSid", "TR" + "0" * 32),
+        ("TranscriptionStatus", "completed"),
+        ("TranscriptionStatus", "failed"),
+        ("TranscriptionText", ""),
+        ("TranscriptionText", "Hi, it's Ann\nplease call me back. " * 100),
     ],
 )
 def test_documented_values_pass(name: str, value: str) -> None:
@@ -98,6 +103,10 @@ def test_documented_values_pass(name: str, value: str) -> None:
         ("RecordingUrl", "http://api.twilio.com/rec", "api.twilio.com"),
         ("RecordingUrl", "https://api.twilio.com.evil.example/rec", "api.twilio.com"),
         ("RecordingUrl", "https://evil.example/?api.twilio.com", "api.twilio.com"),
+        ("TranscriptionSid", "TR" + "0" * 31, "TR followed by 32"),
+        ("TranscriptionSid", "CA" + "0" * 32, "TR followed by 32"),
+        ("TranscriptionStatus", "in-progress", "one of"),
+        ("TranscriptionText", "x" * 5001, "at most 5000"),
     ],
 )
 def test_a_value_out_of_form_is_refused_naming_it(name: str, value: str, reason: str) -> None:

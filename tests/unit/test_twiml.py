@@ -68,3 +68,20 @@ def test_xml_safe_keeps_what_xml_allows() -> None:
     assert xml_safe(text) == text
     assert xml_safe("\x01\x08\x0b\x0c\x1f\ud800\ufffe\uffff") == " " * 8
     assert xml_safe("a&#0;b&#x1F;c&#55296;d&#65;e&#x1F642;f&#99999999;") == "a b c d&#65;e&#x1F642;f "
+
+
+@pytest.mark.parametrize("test", [False, True])
+def test_a_transcribed_voicemail_asks_twilio_for_the_text(test: bool) -> None:
+    final = Final(say="Leave a message.", voicemail=True, transcribe=True)
+    document = render(Finish(final, "x"), base="https://h/prod", caller="", called=BUSINESS, test=test)
+    record = ET.fromstring(document).find("Record")
+    assert record is not None and record.get("transcribe") == "true"
+    expected = "https://h/prod/voice/transcription" + ("?test=1" if test else "")
+    assert record.get("transcribeCallback") == expected
+    assert record.get("recordingStatusCallback") == "https://h/prod/voice/recording" + ("?test=1" if test else "")
+
+
+def test_a_voicemail_without_transcribe_asks_for_no_text() -> None:
+    document = render(Finish(Final(say="Bye.", voicemail=True), "x"), base="https://h", caller="", called=BUSINESS)
+    record = ET.fromstring(document).find("Record")
+    assert record is not None and record.get("transcribe") is None and record.get("transcribeCallback") is None

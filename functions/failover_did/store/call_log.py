@@ -2,10 +2,11 @@
 
 Writes per call: none on /voice (the caller waits on it; only a call to a number without a rule is
 written there), one per Dial action, one on the Record action, one or two on the status
-callback, one or two on the recording callback. Every write is an UpdateItem that is idempotent under
-Twilio's retries (fields the first request set are kept with `if_not_exists`; a dial is stored under its
-hop). The call is "closed" (its outcome decided) by one conditional write, so whichever webhook closes
-it is the only one that sees it close: that one sends the missed-call notice.
+callback, one or two on the recording callback, one on the transcription callback. Every write is an
+UpdateItem that is idempotent under Twilio's retries (fields the first request set are kept with
+`if_not_exists`; a dial is stored under its hop; a transcript is stored once, conditionally). The call
+is "closed" (its outcome decided) by one conditional write, so whichever webhook closes it is the only
+one that sees it close: that one sends the missed-call notice.
 
 A voicemail's end waits for its recording: when the status callback says the call ended after the
 caller reached a final message that records, the call stays open until the recording (or Twilio's word
@@ -247,6 +248,22 @@ def recording_ready(call: Caller, at: datetime, status: str, url: str | None, se
     return _close_if_over(call.call_sid, update.run(call.call_sid), at)
 
 
+def transcription_ready(call: Caller, at: datetime, status: str, text: str | None) -> CallRecord | None:
+    """Twilio's transcription callback (completed or failed). Returns the record, with its transcript,
+    only to the request that stored the text first: a retry finds it there and gets None."""
+    update = _identify(_Update(), call, at).set("transcription_status", status)
+    if status != "completed" or not text:
+        update.run(call.call_sid)
+        return None
+    update.set("transcript", text)
+    try:
+        return to_record(update.run(call.call_sid, condition="attribute_not_exists(transcript)"))
+    except CallLogError as error:
+        if breaker.error_code(error) == "ConditionalCheckFailedException":
+            return None
+        raise
+
+
 def call_ended(
     call: Caller,
     at: datetime,
@@ -384,6 +401,7 @@ def to_record(item: Mapping[str, Any]) -> CallRecord:
         tiers=tuple(tiers),
         recording_url=str(item["recording_url"]) if item.get("recording_url") else None,
         recording_seconds=int(seconds) if seconds is not None else None,
+        transcript=str(item["transcript"]) if item.get("transcript") else None,
         test=bool(item.get("test")),
     )
 

@@ -161,6 +161,8 @@ class CallLogItem(Model):
     recording_url = UnicodeAttribute(null=True)
     recording_seconds = NumberAttribute(null=True)
     recording_status = UnicodeAttribute(null=True)
+    transcript = UnicodeAttribute(null=True)  # Twilio's transcription of the voicemail, one line
+    transcription_status = UnicodeAttribute(null=True)
     test = BooleanAttribute(null=True)
     expires_at = NumberAttribute()
     # Indexes (template.yaml): "by-number" (number, started) and "by-day" (day, started), all attributes.

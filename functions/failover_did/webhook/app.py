@@ -22,6 +22,7 @@ from pynamodb.exceptions import PynamoDBException
 
 from failover_did import fallback, twiml
 from failover_did import metric_names as m
+from failover_did.alerts.wording import one_line
 from failover_did.call_record import CallRecord, TierAttempt
 from failover_did.health import transitions
 from failover_did.observability import count_by, logger, metrics
@@ -43,7 +44,8 @@ from failover_did.rules.model import Rule
 from failover_did.store import breaker, call_log, calls, failovers, static_fallback
 from failover_did.store.health_store import HealthReader
 from failover_did.store.rules_store import Lookup, RuleReader, StoreUnavailable
-from failover_did.webhook.params import Refused, check_params
+from failover_did.twiml import xml_safe
+from failover_did.webhook.params import MAX_TRANSCRIPT_CHARS, Refused, check_params
 from failover_did.webhook.signature import (
     ROUTE_PREFIX,
     TokenSource,
@@ -370,6 +372,30 @@ def recording_status() -> Response[str]:
             this_call(), now, status, p.get("RecordingUrl") or None, seconds("RecordingDuration")
         )
     )
+    return reply(twiml.empty())
+
+
+@app.post("/voice/transcription")
+def transcription_ready() -> Response[str]:
+    """Twilio's transcribeCallback: the voicemail's text. Stored once; the first store of a real call's
+    text sends it on (a follow-up, or into the pending digest)."""
+    p = params()
+    status = p.get("TranscriptionStatus", "")
+    if not status:
+        raise BadRequest("TranscriptionStatus is missing")
+    text = one_line(xml_safe(p.get("TranscriptionText", "")), MAX_TRANSCRIPT_CHARS) or None
+    now = datetime.now(UTC)
+    try:
+        record = call_log.transcription_ready(this_call(), now, status, text)
+    except Exception as error:
+        logger.error("transcript not stored", extra={"call_sid": p.get("CallSid", ""), "error": str(error)})
+        return reply(twiml.empty())
+    if record is not None and not record.test:
+        try:
+            notices = importlib.import_module("failover_did.notices")
+            notices.voicemail_transcribed(record, now)
+        except Exception:
+            logger.exception("voicemail transcript not sent", extra={"call_sid": record.call_sid})
     return reply(twiml.empty())
 
 

@@ -25,7 +25,9 @@ _DIGITS = re.compile(r"[0-9*#]{0,32}")
 _DURATION = re.compile(r"[0-9]{1,7}")
 _RECORDING_SID = re.compile(r"RE[0-9a-f]{32}")
 _SIP_CODE = re.compile(r"[1-6][0-9]{2}")
+_TRANSCRIPTION_SID = re.compile(r"TR[0-9a-f]{32}")
 MAX_CALLER_CHARS = 128
+MAX_TRANSCRIPT_CHARS = 5000
 MAX_URL_CHARS = 512
 
 CALL_STATUSES = frozenset({"queued", "ringing", "in-progress", "completed", "busy", "failed", "no-answer", "canceled"})
@@ -54,6 +56,11 @@ def _one_of(values: frozenset[str]) -> Form:
 def _caller(value: str) -> bool:
     # `anonymous`, `client:alice`, a SIP URI, a raw carrier value: anything printable and short.
     return 0 < len(value) <= MAX_CALLER_CHARS and value.isprintable()
+
+
+def _transcript(value: str) -> bool:
+    # Free speech-to-text: bounded here; the route folds it to one printable line before storing it.
+    return len(value) <= MAX_TRANSCRIPT_CHARS
 
 
 def _recording_url(value: str) -> bool:
@@ -107,6 +114,9 @@ FORMS: dict[str, Form] = {
     "From": CALLER,
     "Caller": CALLER,
     "RecordingUrl": Form(_recording_url, "an https URL on api.twilio.com"),
+    "TranscriptionSid": _pattern(_TRANSCRIPTION_SID, "TR followed by 32 lowercase hex digits"),
+    "TranscriptionStatus": _one_of(frozenset({"completed", "failed"})),
+    "TranscriptionText": Form(_transcript, f"text of at most {MAX_TRANSCRIPT_CHARS} characters"),
 }
 _SORTED_NAMES = sorted(FORMS)
 
