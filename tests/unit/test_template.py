@@ -3,7 +3,6 @@ and agrees with the PynamoDB models (the template is the single source of truth 
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -11,13 +10,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import yaml
 from cfnlint.api import ManualArgs, lint_file
 from pynamodb.models import Model
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.translator import Translator
 
 from failover_did.store import tables
 from failover_did.store.tables import CallItem, CallLogItem, EventItem, HealthShard, RuleItem, RulesSetItem
@@ -44,28 +40,6 @@ EXPECTED_ENV = {
     "POWERTOOLS_METRICS_NAMESPACE": "FailoverDid",
     "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
 }
-
-
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    return schema.load_template(TEMPLATE)
-
-
-@pytest.fixture(scope="module")
-def translated(template: dict[str, Any]) -> dict[str, Any]:
-    """The CloudFormation the SAM transform produces, offline (as `sam validate` does it)."""
-    sam = copy.deepcopy(template)
-    for resource in sam["Resources"].values():
-        # sam validate swaps local code paths for an S3 URI: the translator accepts only those.
-        if resource["Type"] == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = "s3://bucket/voice.zip"
-    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name="us-east-1"))
-    result: dict[str, Any] = translator.translate(
-        sam,
-        parameter_values={"AWS::AccountId": "123456789012"},
-        get_managed_policy_map=lambda: {},  # managed-policy loader stub: the template names no policies
-    )
-    return result
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -3,39 +3,14 @@ reaches people without the formatter, within the free alarm allowance; the forma
 
 from __future__ import annotations
 
-import copy
 import importlib
 from pathlib import Path
 from typing import Any
 
-import boto3
-import pytest
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.translator import Translator
-
 from failover_did.alerts import dedupe
-from failover_did_cli import schema
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 QUEUE = {"Fn::GetAtt": ["FormatterDeadLetterQueue", "Arn"]}
-
-
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    return schema.load_template(TEMPLATE)
-
-
-@pytest.fixture(scope="module")
-def translated(template: dict[str, Any]) -> dict[str, Any]:
-    sam = copy.deepcopy(template)
-    for resource in sam["Resources"].values():
-        if resource["Type"] == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = "s3://bucket/code.zip"
-    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name="us-east-1"))
-    result: dict[str, Any] = translator.translate(
-        sam, parameter_values={"AWS::AccountId": "123456789012"}, get_managed_policy_map=lambda: {}
-    )
-    return result
 
 
 def of_type(resources: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
