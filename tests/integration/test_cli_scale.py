@@ -100,8 +100,9 @@ def test_status_shows_each_numbers_own_last_failover_and_count(many: list[str]) 
     result = run("status", "--limit", "0")
     assert result.exit_code == 0, result.output
     by_number = {row[0]: row for row in rows(result.output)}
-    assert by_number[failed][3:] == [f"{now:%Y-%m-%d %H:%M}Z to tier 1", "2"]
-    assert all(row[3:] == ["-", "0"] for number, row in by_number.items() if number != failed)
+    # last failover, failovers this month, missed calls today
+    assert by_number[failed][3:] == [f"{now:%Y-%m-%d %H:%M}Z to tier 1", "2", "0"]
+    assert all(row[3:] == ["-", "0", "0"] for number, row in by_number.items() if number != failed)
 
 
 def test_events_filter_by_kind_and_prefix_and_page_from_the_newest(many: list[str]) -> None:
