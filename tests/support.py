@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
 from twilio.request_validator import RequestValidator
 
 from failover_did_cli.apigw import LambdaContext, http_event
@@ -96,3 +98,18 @@ def call_params(sid: str = "CA" + "1" * 32, to: str = "+14155550100", **extra: s
         "ApiVersion": "2010-04-01",
         **extra,
     }
+
+
+def problems_of(text: str, **kwargs: Any) -> list[str]:
+    """Every problem the validator names in a rules file (dedented) that it refuses."""
+    from failover_did.rules.validate import RulesError, parse_rules_yaml
+
+    with pytest.raises(RulesError) as err:
+        parse_rules_yaml(textwrap.dedent(text), **kwargs)
+    return err.value.problems
+
+
+def one_problem(text: str, **kwargs: Any) -> str:
+    problems = problems_of(text, **kwargs)
+    assert len(problems) == 1, problems
+    return problems[0]

@@ -6,10 +6,8 @@ about) with one clear line naming where, the value (bounded) and why."""
 from __future__ import annotations
 
 import contextlib
-import textwrap
 import tracemalloc
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -18,21 +16,10 @@ from hypothesis import strategies as st
 from failover_did.rules.loading import MAX_DEPTH, MAX_FILE_BYTES
 from failover_did.rules.validate import RulesError, parse_rules, parse_rules_yaml
 from failover_did.rules.warnings import rule_warnings
+from tests.support import one_problem, problems_of
 
 NUMBER = '"+14155550100"'
 WHERE = 'numbers."+14155550100"'
-
-
-def problems_of(text: str, **kwargs: Any) -> list[str]:
-    with pytest.raises(RulesError) as err:
-        parse_rules_yaml(textwrap.dedent(text), **kwargs)
-    return err.value.problems
-
-
-def one_problem(text: str, **kwargs: Any) -> str:
-    problems = problems_of(text, **kwargs)
-    assert len(problems) == 1, problems
-    return problems[0]
 
 
 def with_tier(tier: str) -> str:

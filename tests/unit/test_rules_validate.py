@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import replace
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +11,7 @@ from hypothesis import strategies as st
 
 from failover_did.rules.model import DEFAULT_TRIGGERS, MAX_FAILOVER_TIERS, Final, Rule, Tier
 from failover_did.rules.validate import RulesError, parse_rules, parse_rules_yaml, rules_to_yaml
+from tests.support import one_problem, problems_of
 
 FULL = """\
 numbers:
@@ -23,18 +23,6 @@ numbers:
     triggers: [timeout, busy, failed, "503"]
     final: {say: "Sorry, nobody can take your call.", voicemail: true}
 """
-
-
-def problems_of(text: str, **kwargs: Any) -> list[str]:
-    with pytest.raises(RulesError) as err:
-        parse_rules_yaml(textwrap.dedent(text), **kwargs)
-    return err.value.problems
-
-
-def one_problem(text: str, **kwargs: Any) -> str:
-    problems = problems_of(text, **kwargs)
-    assert len(problems) == 1, problems
-    return problems[0]
 
 
 def rule_yaml(body: str, number: str = '"+14155550100"') -> str:
