@@ -45,3 +45,10 @@ def _environment_restored() -> Iterator[None]:
         os.environ.clear()
         os.environ.update(saved)
     settings.cache_clear()
+
+
+@pytest.fixture
+def loopback_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Probes may reach loopback (the tests' own SIP and HTTP peers), as in the local stack."""
+    monkeypatch.setenv("ALLOW_PRIVATE_TARGETS", "true")
+    settings.cache_clear()

@@ -29,15 +29,7 @@ from tests.e2e.sipp_peer import LOOPBACK, Peers, free_port, sipp_peers
 from tests.e2e.tls_peer import Certificates, TlsPeer, make_certificates
 from tests.local_dns import LocalDns
 
-pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(autouse=True)
-def loopback_allowed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("ALLOW_PRIVATE_TARGETS", "true")
-    settings.cache_clear()
-    yield
-    settings.cache_clear()
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("loopback_allowed")]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import cast
 
 import pytest
@@ -26,18 +26,12 @@ from failover_did.health.probe import (
     parse_sip_response,
     probe,
 )
-from failover_did.settings import settings
 from failover_did.sipuri import parse_sip_uri
 
 REQUIRED = ("via", "max-forwards", "from", "to", "call-id", "cseq", "contact", "accept", "content-length")
 
 
-@pytest.fixture(autouse=True)
-def loopback_allowed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("ALLOW_PRIVATE_TARGETS", "true")
-    settings.cache_clear()
-    yield
-    settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("loopback_allowed")
 
 
 def parse_request(data: bytes) -> tuple[str, dict[str, str]]:
