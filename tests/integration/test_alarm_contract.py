@@ -172,3 +172,24 @@ def test_detailed_metrics_are_opt_in_with_one_low_cardinality_dimension(
     assert dims == [["service", "reason"]] and record["reason"] == "sip-5xx" and record["service"] == "failover-did"
     dims, record = detailed["DialOutcomes"]
     assert dims == [["service", "outcome"]] and record["outcome"] == "failed"
+
+
+def dashboard_metrics() -> set[str]:
+    """Our metric names plotted on the dashboard (the body is JSON once `${...}` is filled in)."""
+    body = schema.load_template()["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
+    plotted: set[str] = set()
+    for widget in widgets:
+        namespace = None
+        for row in widget["properties"].get("metrics", []):
+            namespace = row[0] if row[0] != "." else namespace
+            if namespace == metric_names.NAMESPACE:
+                plotted.add(row[1])
+    return plotted
+
+
+def test_every_alarmed_metric_of_ours_is_on_the_dashboard() -> None:
+    plotted = dashboard_metrics()
+    assert plotted <= set(CONSTANTS), f"not in metric_names: {sorted(plotted - set(CONSTANTS))}"
+    alarmed = {a["MetricName"] for a in alarms().values() if a.get("Namespace") == metric_names.NAMESPACE}
+    assert alarmed <= plotted, f"alarmed but not plotted: {sorted(alarmed - plotted)}"
