@@ -42,6 +42,7 @@ STACK_OUTPUT_ENV: dict[str, str] = {
     "FallbackBucketName": FALLBACK_BUCKET_ENV,
     "FallbackBaseUrl": FALLBACK_BASE_URL_ENV,
     "NotifyTopicArn": NOTIFY_TOPIC_ARN_ENV,
+    "ConsoleUserPoolId": "CONSOLE_USER_POOL_ID",
 }
 """Stack output -> the environment variable it sets (an already set variable wins)."""
 

@@ -424,7 +424,9 @@ def test_console_groups_and_first_admin(template: dict[str, Any]) -> None:
         assert re.fullmatch(parameter["AllowedPattern"], good)
     for bad in ("ops", "ops@", "@example.com", "a b@example.com", "ops@example"):
         assert not re.fullmatch(parameter["AllowedPattern"], bad), bad
-    assert template["Conditions"]["HasConsoleAdmin"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ConsoleAdminEmail"}, ""]}]}
+    assert template["Conditions"]["HasConsoleAdmin"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ConsoleAdminEmail"}, ""]}]
+    }
 
     user = resources["ConsoleFirstAdmin"]
     assert user["Type"] == "AWS::Cognito::UserPoolUser" and user["Condition"] == "HasConsoleAdmin"
