@@ -13,6 +13,8 @@ import glob
 import importlib.metadata
 import json
 import os
+import platform
+import re
 import shutil
 import socket
 import subprocess
@@ -79,12 +81,14 @@ LAMBDA_MARKERS = {
 # --------------------------------------------------------------------------------------------------
 
 
-def build(function: str, artifacts: Path, *, for_this_python: bool = False) -> Path:
+def build(function: str, artifacts: Path, *, for_this_python: bool = False, platform_args: str | None = None) -> Path:
     """Runs the function's target as sam build does: make from the CodeUri, ARTIFACTS_DIR set."""
     command = ["make", "--no-print-directory", "-C", str(REPO / "functions"), f"build-{function}"]
     command += [f"ARTIFACTS_DIR={artifacts}", f"PYTHON={sys.executable}"]
     if for_this_python:
         command.append("PLATFORM_ARGS=")
+    elif platform_args is not None:
+        command.append(f"PLATFORM_ARGS={platform_args}")
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"{' '.join(command)}\n{done.stdout}\n{done.stderr}"
     return artifacts
@@ -146,8 +150,26 @@ def runtime_sdk(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, set[str
 # --------------------------------------------------------------------------------------------------
 
 
+SERVICE_FUNCTIONS = ("VoiceFunction", "HealthCheckFunction", "FormatterFunction", "NoticeFlushFunction")
+CONSOLE_ONLY = {
+    "failover_did_console",
+    "jinja2",
+    "markupsafe",
+    "jwt",
+    "cryptography",
+    "cffi",
+    "_cffi_backend",
+    "pycparser",
+}
+"""What the console's package adds to the service functions' (top-level names, dist-info aside)."""
+
+
+def top_level(artifacts: Path) -> set[str]:
+    return {p.name.split(".")[0] for p in artifacts.iterdir() if not p.name.endswith(".dist-info")}
+
+
 def test_every_function_is_built_with_the_makefile() -> None:
-    assert set(FUNCTIONS) == {"VoiceFunction", "HealthCheckFunction", "FormatterFunction", "NoticeFlushFunction"}
+    assert set(FUNCTIONS) == {*SERVICE_FUNCTIONS, "ConsoleFunction"}
     for function in FUNCTIONS:
         resource = TEMPLATE["Resources"][function]
         assert resource.get("Metadata") == {"BuildMethod": "makefile"}, function
@@ -172,18 +194,40 @@ def test_the_package_ships_no_sdk_rest_client_data_or_bytecode(lambda_builds: di
         assert absent not in top, absent
     assert (artifacts / "failover_did" / "webhook" / "app.py").is_file()
     assert sorted(p.name for p in (artifacts / "twilio").iterdir()) == ["__init__.py", "request_validator.py", "twiml"]
+    if function == "ConsoleFunction":
+        console = artifacts / "failover_did_console"
+        assert (console / "app.py").is_file()
+        assert list((console / "templates").glob("*.html")) and (console / "static" / "console.css").is_file()
+        assert CONSOLE_ONLY - {"_cffi_backend"} <= top_level(artifacts)
+    else:  # the webhook's (and the other service functions') package is as it was: nothing of the console
+        assert not top_level(artifacts) & CONSOLE_ONLY, top_level(artifacts) & CONSOLE_ONLY
     assert (artifacts / "phonenumbers" / "phonenumberutil.py").is_file()
     assert not (artifacts / "phonenumbers" / "geodata").exists()
     assert not (artifacts / "phonenumbers" / "carrierdata").exists()
     assert not list(artifacts.rglob("__pycache__")) and not list(artifacts.rglob("*.pyc"))
 
 
+def test_the_service_functions_ship_one_and_the_same_package(lambda_builds: dict[str, Path]) -> None:
+    trees = {
+        function: sorted(str(p.relative_to(lambda_builds[function])) for p in lambda_builds[function].rglob("*"))
+        for function in SERVICE_FUNCTIONS
+    }
+    assert all(tree == trees["VoiceFunction"] for tree in trees.values())
+
+
+def test_the_console_ships_the_service_package_and_its_own(lambda_builds: dict[str, Path]) -> None:
+    voice, console = top_level(lambda_builds["VoiceFunction"]), top_level(lambda_builds["ConsoleFunction"])
+    assert voice < console
+    assert console - voice == CONSOLE_ONLY
+
+
+@pytest.mark.parametrize("function", ["VoiceFunction", "ConsoleFunction"])
 def test_every_requirement_of_what_is_shipped_is_shipped_or_in_the_runtime(
-    lambda_builds: dict[str, Path], runtime_sdk: tuple[Path, set[str]]
+    lambda_builds: dict[str, Path], runtime_sdk: tuple[Path, set[str]], function: str
 ) -> None:
     """requirements.txt is installed with --no-deps, so it must list the complete closure itself."""
     _, runtime_names = runtime_sdk
-    shipped = distributions(lambda_builds["VoiceFunction"])
+    shipped = distributions(lambda_builds[function])
     # jmespath is shipped on purpose: Powertools needs a newer one than botocore promises.
     assert not set(shipped) & (runtime_names - {"jmespath"}), "the runtime's SDK is in the package"
     for name, (_, requires) in shipped.items():
@@ -198,13 +242,17 @@ def test_every_requirement_of_what_is_shipped_is_shipped_or_in_the_runtime(
                 assert wanted in runtime_names | NOT_SHIPPED, f"{name} needs {requirement}, which is not shipped"
 
 
+def files(artifacts: Path) -> list[str]:
+    """The package's paths, extension modules named without their interpreter and platform tag (the console's
+    binary wheels: `_cffi_backend.cpython-313-aarch64-linux-gnu.so` is `_cffi_backend.so` on any machine)."""
+    return sorted(re.sub(r"\.cpython-[^.]+\.so$", ".so", str(p.relative_to(artifacts))) for p in artifacts.rglob("*"))
+
+
 def test_the_local_build_ships_what_the_lambda_build_ships(
     lambda_builds: dict[str, Path], local_builds: dict[str, Path]
 ) -> None:
     for function in FUNCTIONS:
-        lambda_tree = sorted(str(p.relative_to(lambda_builds[function])) for p in lambda_builds[function].rglob("*"))
-        local_tree = sorted(str(p.relative_to(local_builds[function])) for p in local_builds[function].rglob("*"))
-        assert local_tree == lambda_tree, function
+        assert files(local_builds[function]) == files(lambda_builds[function]), function
 
 
 # --------------------------------------------------------------------------------------------------
@@ -338,7 +386,13 @@ def runtime(request: pytest.FixtureRequest, runtime_sdk: tuple[Path, set[str]]) 
     python = python_313()
     if python is None:
         pytest.skip("no python3.13 on this machine")
-    return Runtime(python, request.getfixturevalue("lambda_builds"), sdk)
+    builds = dict(request.getfixturevalue("lambda_builds"))
+    machine = platform.machine()
+    if machine != "aarch64":  # the console's binary wheels (cryptography, cffi) load only on their own platform
+        root = request.getfixturevalue("tmp_path_factory").mktemp("console-313")
+        wheels = f"--platform manylinux2014_{machine} --implementation cp --python-version 3.13"
+        builds["ConsoleFunction"] = build("ConsoleFunction", root, platform_args=wheels)
+    return Runtime(python, builds, sdk)
 
 
 @dataclass
