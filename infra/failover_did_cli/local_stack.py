@@ -136,7 +136,8 @@ def _container_invoke(event: dict[str, Any]) -> dict[str, Any]:
     if is_console_path(event["rawPath"]):
         from failover_did_console.app import handler as console
 
-        return dict(console(event, LambdaContext()))
+        context: Any = LambdaContext()  # the attributes Powertools reads
+        return dict(console(event, context))
     from failover_did.webhook.app import handler
 
     return dict(handler(event, LambdaContext()))
@@ -199,6 +200,7 @@ class LocalStack:
     # Powertools keeps the current event and the pending metrics in module-level singletons, as one
     # Lambda container does: webhook invocations and checker writes take turns under this lock.
     invoke_lock: threading.Lock = field(default_factory=threading.Lock)
+    console_lock: threading.Lock = field(default_factory=threading.Lock)
     containers: int = 0  # webhook containers (processes) invoked concurrently; 0: one, in this process
     _pool: ProcessPoolExecutor | None = None
     _warming: list[Future[int]] = field(default_factory=list)
@@ -257,6 +259,7 @@ class LocalStack:
         from failover_did_cli import console_users
 
         self.console_login = console_users.start_local_console(self.aws_endpoint)  # before the containers start
+        os.environ[console_users.VOICE_URL_ENV] = self.voice_url  # the console's drill calls this stack's webhook
 
     def listen(self) -> None:
         """Start accepting calls (connections before this are refused, as by a stopped server), once the
@@ -282,8 +285,11 @@ class LocalStack:
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
         """One invocation of the webhook's handler: in a free container, else in this process."""
-        if self._pool is None:
-            with self.invoke_lock:
+        console = is_console_path(str(event["rawPath"]))
+        if self._pool is None or (console and self.containers < 2):
+            # The console's drill calls the webhook and waits for its answer: without a second container to
+            # answer it, the console runs here, beside the webhook, under a lock of its own.
+            with self.console_lock if console else self.invoke_lock:
                 return _container_invoke(event)
         try:
             return self._pool.submit(_container_invoke, event).result()
