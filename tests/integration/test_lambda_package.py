@@ -38,6 +38,7 @@ from twilio.request_validator import RequestValidator
 
 from failover_did_cli import schema
 from failover_did_cli.apigw import http_event
+from failover_did_cli.console_users import console_environment, create_local_pool
 from failover_did_cli.env import LOCAL_FALLBACK_BUCKET, REGION, local_aws_environment
 from failover_did_cli.local_stack import free_port
 from tests.support import HOST, TOKEN, call_params
@@ -49,6 +50,8 @@ RUNNER = Path(__file__).with_name("lambda_runtime.py")
 CLI = str(Path(sys.executable).with_name("failover-did"))
 LIMIT_BYTES = 25_000_000
 TOKEN_PARAM = "/failover-did/test/twilio-auth-token"
+CONSOLE_ADMIN = "ops@example.com"
+CONSOLE_PASSWORD = "Package-Passw0rd"
 
 TEMPLATE = schema.load_template(REPO / "template.yaml")
 FUNCTIONS: dict[str, str] = {
@@ -160,6 +163,7 @@ CONSOLE_ONLY = {
     "cffi",
     "_cffi_backend",
     "pycparser",
+    "yaml",
 }
 """What the console's package adds to the service functions' (top-level names, dist-info aside)."""
 
@@ -190,7 +194,7 @@ def test_the_package_is_small(lambda_builds: dict[str, Path], function: str) -> 
 def test_the_package_ships_no_sdk_rest_client_data_or_bytecode(lambda_builds: dict[str, Path], function: str) -> None:
     artifacts = lambda_builds[function]
     top = {path.name for path in artifacts.iterdir()}
-    for absent in ("boto3", "botocore", "s3transfer", "aiohttp", "requests", "yaml", "tests"):
+    for absent in ("boto3", "botocore", "s3transfer", "aiohttp", "requests", "tests"):
         assert absent not in top, absent
     assert (artifacts / "failover_did" / "webhook" / "app.py").is_file()
     assert sorted(p.name for p in (artifacts / "twilio").iterdir()) == ["__init__.py", "request_validator.py", "twiml"]
@@ -198,7 +202,8 @@ def test_the_package_ships_no_sdk_rest_client_data_or_bytecode(lambda_builds: di
         console = artifacts / "failover_did_console"
         assert (console / "app.py").is_file()
         assert list((console / "templates").glob("*.html")) and (console / "static" / "console.css").is_file()
-        assert CONSOLE_ONLY - {"_cffi_backend"} <= top_level(artifacts)
+        assert CONSOLE_ONLY <= top_level(artifacts)
+        assert not list((artifacts / "yaml").glob("_yaml*")), "PyYAML's libyaml binding is left out"
     else:  # the webhook's (and the other service functions') package is as it was: nothing of the console
         assert not top_level(artifacts) & CONSOLE_ONLY, top_level(artifacts) & CONSOLE_ONLY
     assert (artifacts / "phonenumbers" / "phonenumberutil.py").is_file()
@@ -329,7 +334,17 @@ def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aws]:
         )
         assert applied.returncode == 0, applied.stdout + applied.stderr
 
+        # The console's user pool, as the local stack makes it from the template, with one admin.
+        cognito = aws.client("cognito-idp")
+        pool = create_local_pool(cognito)
+        cognito.admin_create_user(UserPoolId=pool.pool_id, Username=CONSOLE_ADMIN, MessageAction="SUPPRESS")
+        cognito.admin_add_user_to_group(UserPoolId=pool.pool_id, Username=CONSOLE_ADMIN, GroupName="admin")
+        cognito.admin_set_user_password(
+            UserPoolId=pool.pool_id, Username=CONSOLE_ADMIN, Password=CONSOLE_PASSWORD, Permanent=True
+        )
+
         aws.env = {
+            **console_environment(endpoint, pool),
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LANG": "C.UTF-8",
             **local_aws_environment(endpoint),
@@ -525,3 +540,56 @@ def test_the_notice_flush_sends_a_due_digest_from_its_package(runtime: Runtime, 
     assert any("1 more missed call" in message["Body"] for message in messages), messages
     for message in messages:
         sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def console_request(method: str, path: str, cookies: list[str], form: dict[str, str] | None = None) -> dict[str, Any]:
+    headers = {"Host": HOST, "Cookie": "; ".join(cookies)} if cookies else {"Host": HOST}
+    if form is None:
+        return http_event(method, path, headers=headers)
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    return http_event(method, path, headers=headers, body=urlencode(form).encode())
+
+
+def cookie_pairs(result: dict[str, Any]) -> list[str]:
+    """The `name=value` of each cookie a response sets (none that it expires)."""
+    pairs = [str(cookie).split(";", 1)[0] for cookie in result.get("cookies") or []]
+    return [pair for pair in pairs if not pair.endswith("=")]
+
+
+def test_the_console_signs_in_and_shows_the_numbers_from_its_package(
+    runtime: Runtime, aws: Aws, tmp_path: Path
+) -> None:
+    """Sign-in through Cognito (moto's), the ID token verified with PyJWT and cryptography from the package
+    against the pool's JWKS, the pages rendered by jinja2 from the package; no page without the session."""
+    (login_page, anonymous) = invoke(
+        runtime,
+        "ConsoleFunction",
+        aws,
+        [console_request("GET", "/console/login", []), console_request("GET", "/console/numbers", [])],
+        tmp_path,
+    ).results
+    assert login_page["statusCode"] == 200 and 'form id="login"' in login_page["body"], login_page
+    assert anonymous["statusCode"] == 302 and anonymous["headers"]["Location"] == "/console/login", anonymous
+    (csrf,) = re.findall(r'name="csrf" value="([^"]+)"', login_page["body"])
+    form = {"email": CONSOLE_ADMIN, "password": CONSOLE_PASSWORD, "csrf": csrf}
+
+    (signed_in,) = invoke(
+        runtime,
+        "ConsoleFunction",
+        aws,
+        [console_request("POST", "/console/login", cookie_pairs(login_page), form)],
+        tmp_path,
+    ).results
+    assert signed_in["statusCode"] == 303 and signed_in["headers"]["Location"] == "/console/numbers", signed_in
+    session = cookie_pairs(signed_in)
+    assert any(pair.startswith("fd_id=") for pair in session), signed_in["cookies"]
+
+    invocation = invoke(
+        runtime, "ConsoleFunction", aws, [console_request("GET", "/console/numbers", session)], tmp_path
+    )
+    (numbers,) = invocation.results
+    assert numbers["statusCode"] == 200, numbers
+    assert 'data-number="+14155550100"' in numbers["body"] and CONSOLE_ADMIN in numbers["body"]
+    artifacts = str(runtime.builds["ConsoleFunction"]) + os.sep
+    for module in ("jwt", "cryptography.hazmat.bindings._rust", "jinja2", "failover_did_console.app"):
+        assert invocation.origin(module).startswith(artifacts), module
