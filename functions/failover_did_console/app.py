@@ -114,7 +114,10 @@ def _fields() -> dict[str, str]:
     kind = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
         raise BadRequest(f"the form must be posted as application/x-www-form-urlencoded, not {kind[:60]!r}")
-    body = event.decoded_body or ""
+    try:
+        body = event.decoded_body or ""
+    except (UnicodeDecodeError, ValueError) as error:
+        raise BadRequest("the form is not UTF-8 text") from error
     if len(body) > MAX_BODY_BYTES:
         raise BadRequest(f"the form is {len(body):,} bytes; at most {MAX_BODY_BYTES:,}")
     try:

@@ -138,7 +138,8 @@ class Browser:
         )
 
     def get(self, path: str, query: str = "") -> Page:
-        return self.request("GET", path, query=query)
+        path, _, inline = path.partition("?")
+        return self.request("GET", path, query=query or inline)
 
     def post(self, path: str, fields: dict[str, str] | list[tuple[str, str]]) -> Page:
         return self.request(
