@@ -108,12 +108,12 @@ def test_every_number_once_across_the_pages_with_its_status(many: tuple[Browser,
     assert pages == 20  # 50 a page
     assert seen == expected
     assert list(seen) == sorted(seen)
-    last, html = rows(b, "page=20")
+    _, html = rows(b, "page=20")
     assert html.all("a", rel="prev") and not html.all("a", rel="next")
 
 
 def test_the_page_shows_each_tiers_health_in_the_status_words(many: tuple[Browser, dict[str, str]]) -> None:
-    b, expected = many
+    b, _ = many
     _, html = rows(b, "q=%2B14155550003")
     row = html.one("tr", data_number="+14155550003")
     assert row.one("td", class_="status").text == "Failing over"
@@ -132,7 +132,7 @@ def test_the_page_shows_each_tiers_health_in_the_status_words(many: tuple[Browse
     ],
 )
 def test_filter_by_status(many: tuple[Browser, dict[str, str]], status: str, word: str) -> None:
-    b, expected = many
+    b, _ = many
     found, html = rows(b, f"status={status}")
     assert len(found) == 50 and set(found.values()) == {word}
     assert f"{COUNT // 4} number(s)" in html.one(class_="summary").text
