@@ -9,7 +9,7 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlencode
 
@@ -183,3 +183,38 @@ def _no_stray_environment() -> Iterator[None]:
     for name in ("CONSOLE_VOICE_URL", "CONSOLE_VOICE_URL_PARAM"):
         os.environ.pop(name, None)
     yield
+
+
+@pytest.fixture
+def webhook_url(rules: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The real voice webhook handler behind a loopback HTTP server (one request at a time, as moto wants);
+    its signed URLs are this server's (PUBLIC_BASE_URL)."""
+    from failover_did.settings import settings as service_settings
+    from failover_did.webhook.app import handler
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            path, _, query = self.path.partition("?")
+            event = http_event("POST", path, query=query, headers=dict(self.headers.items()), body=body)
+            raw = handler(event, LambdaContext())
+            data = str(raw.get("body") or "").encode()
+            self.send_response(int(raw["statusCode"]))
+            for name, value in (raw.get("headers") or {}).items():
+                self.send_header(name, str(value))
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("PUBLIC_BASE_URL", base)
+    service_settings.cache_clear()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"{base}/voice"
+    server.shutdown()
+    server.server_close()
