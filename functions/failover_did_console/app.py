@@ -292,7 +292,11 @@ def css() -> Response[str]:
 @app.get(HOME)
 def numbers() -> Response[str]:
     visitor = _reader()
-    return page("numbers.html", visitor, listing=numbers_page.listing(_query(), _now()), section="numbers")
+    query = _query()
+    deleted = query.get("deleted", "")
+    notice = f"Deleted the rule of {deleted}." if is_number(deleted) else ""
+    listing = numbers_page.listing(query, _now())
+    return page("numbers.html", visitor, listing=listing, notice=notice, section="numbers")
 
 
 @app.get("/console/numbers/<raw>")

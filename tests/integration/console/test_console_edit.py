@@ -207,7 +207,9 @@ def test_delete_asks_first_then_deletes_with_an_audit_event(admin: Browser) -> N
     assert get_stored(NUMBER) is None
     audit = [e for e in events_of(NUMBER) if e.kind == "rule-changed"]
     assert [(e.detail["action"], e.detail["by"]) for e in audit] == [("deleted", ADMIN)]
-    assert admin.get("/console/numbers").html.all("tr", data_number=NUMBER) == []
+    listed = admin.get(done.location).html
+    assert listed.all("tr", data_number=NUMBER) == []
+    assert NUMBER in listed.one(class_="notice").text
     assert admin.get(PATH).status == 404
 
 
