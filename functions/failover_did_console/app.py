@@ -296,7 +296,7 @@ def numbers() -> Response[str]:
     deleted = query.get("deleted", "")
     notice = f"Deleted the rule of {deleted}." if is_number(deleted) else ""
     listing = numbers_page.listing(query, _now())
-    return page("numbers.html", visitor, listing=listing, notice=notice, section="numbers")
+    return page("numbers.html", visitor, listing=listing, notice=notice, warnings=_warnings(), section="numbers")
 
 
 @app.get("/console/numbers/<raw>")
@@ -308,7 +308,22 @@ def number(raw: str) -> Response[str]:
         raise NotFound(f"{wanted} has no rule")
     query = _query()
     notice = "Saved." if query.get("saved") else ""
-    return page("number.html", visitor, number=wanted, p=found, notice=notice, section="numbers")
+    return page("number.html", visitor, number=wanted, p=found, notice=notice, warnings=_warnings(), section="numbers")
+
+
+WARNINGS = {
+    "audit": "The change was saved, but its audit event could not be written (the console's log says why).",
+    "fallback": (
+        "The change was saved, but the number's static fallback document (its Voice Fallback URL) could not be "
+        "updated: save again, or run `failover-did rules apply` (the console's log says why)."
+    ),
+}
+
+
+def _warnings() -> list[str]:
+    raw = str(app.current_event.raw_event.get("rawQueryString") or "")[:4096]
+    codes = [v for k, v in parse_qsl(raw) if k == "warn"]
+    return [WARNINGS[c] for c in dict.fromkeys(codes) if c in WARNINGS]
 
 
 def _edit_page(
@@ -346,9 +361,15 @@ def _submit(visitor: Visitor, fields: dict[str, str], number: str, *, new: bool)
     outcome = number_pages.save(form, number, visitor.user.email, _now(), new=new)
     if isinstance(outcome, Judgement):
         return _edit_page(visitor, form, outcome, new=new, status=400)
-    if outcome.audit_error:
-        logger.error("audit event not written", extra={"number": number, "reason": outcome.audit_error})
-    return redirect(f"{number_path(number)}?saved=1")
+    _log_shortfalls(number, outcome)
+    warn = "".join(f"&warn={code}" for code in outcome.warnings)
+    return redirect(f"{number_path(number)}?saved=1{warn}")
+
+
+def _log_shortfalls(number: str, outcome: number_pages.Saved) -> None:
+    for what, error in (("audit event", outcome.audit_error), ("static fallback", outcome.fallback_error)):
+        if error:
+            logger.error(f"{what} not written", extra={"number": number, "reason": error})
 
 
 @app.post("/console/numbers/<raw>/edit")
@@ -390,12 +411,12 @@ def delete(raw: str) -> Response[str]:
     wanted = _number(raw)
     if fields.get("confirm") != "delete":
         return redirect(f"{number_path(wanted)}/delete")
-    deleted, audit_error = number_pages.delete(wanted, visitor.user.email, _now())
+    deleted, outcome = number_pages.delete(wanted, visitor.user.email, _now())
     if deleted is None:
         raise NotFound(f"{wanted} has no rule")
-    if audit_error:
-        logger.error("audit event not written", extra={"number": wanted, "reason": audit_error})
-    return redirect(f"{HOME}?deleted={quote(wanted)}")
+    _log_shortfalls(wanted, outcome)
+    warn = "".join(f"&warn={code}" for code in outcome.warnings)
+    return redirect(f"{HOME}?deleted={quote(wanted)}{warn}")
 
 
 @app.post("/console/numbers/<raw>/drill")

@@ -292,3 +292,43 @@ def test_bad_filters_and_unknown_numbers_get_a_message(admin: Browser, path: str
     assert page.status in (400, 404)
     assert page.html.one(class_="error").text
     assert "<b>" not in page.body
+
+
+@pytest.fixture
+def bucket(monkeypatch: pytest.MonkeyPatch, aws: Any) -> Any:
+    import boto3
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="fallback-bucket")
+    monkeypatch.setenv("FALLBACK_BUCKET", "fallback-bucket")
+    monkeypatch.setenv("FALLBACK_BASE_URL", "https://fallback-bucket.s3.amazonaws.com/fallback/")
+    return s3
+
+
+def test_a_save_publishes_the_static_fallback_and_a_delete_removes_it(admin: Browser, bucket: Any) -> None:
+    fields = open_form(admin)
+    fields["tier_target_1"] = "+14155550177"
+    assert admin.post(f"{PATH}/edit", {**fields, "action": "save"}).location == f"{PATH}?saved=1"
+    stored = get_stored(NUMBER)
+    assert stored is not None and stored.fallback_key
+    key = f"fallback/{stored.fallback_key}.xml"
+    document = bucket.get_object(Bucket="fallback-bucket", Key=key)["Body"].read().decode()
+    assert "+14155550177" in document  # the saved rule's cascade, for when DynamoDB cannot answer
+    confirm = admin.get(f"{PATH}/delete").html.input_value("csrf") or ""
+    done = admin.post(f"{PATH}/delete", {"csrf": confirm, "confirm": "delete"})
+    assert done.location == "/console/numbers?deleted=%2B14155550100"
+    assert "Contents" not in bucket.list_objects_v2(Bucket="fallback-bucket", Prefix=key)
+
+
+def test_a_fallback_that_cannot_be_published_is_said_on_the_page(
+    admin: Browser, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FALLBACK_BUCKET", "no-such-bucket")
+    monkeypatch.setenv("FALLBACK_BASE_URL", "https://no-such-bucket.s3.amazonaws.com/fallback/")
+    fields = open_form(admin)
+    fields["tier_target_1"] = "+14155550177"
+    done = admin.post(f"{PATH}/edit", {**fields, "action": "save"})
+    assert done.status == 303 and "warn=fallback" in (done.location or "")
+    assert get_stored(NUMBER).rule.tiers[1].target == "+14155550177"  # type: ignore[union-attr]
+    page = admin.get(done.location or "").html
+    assert "static fallback" in " ".join(e.text for e in page.all(class_="error"))
