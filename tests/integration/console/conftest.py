@@ -5,7 +5,6 @@ client that posts HTTP API v2 events into the real handler and keeps its cookies
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -179,10 +178,14 @@ def viewer(pool: Pool, rules: Any) -> Browser:
 
 
 @pytest.fixture(autouse=True)
-def _no_stray_environment() -> Iterator[None]:
-    for name in ("CONSOLE_VOICE_URL", "CONSOLE_VOICE_URL_PARAM"):
-        os.environ.pop(name, None)
-    yield
+def _drills_stay_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A drill posts to a Voice URL; unless a test names its webhook, that is a loopback port where nothing
+    listens (the discard port), never the API's domain on the internet."""
+    from failover_did_console.settings import settings
+
+    monkeypatch.delenv("CONSOLE_VOICE_URL_PARAM", raising=False)
+    monkeypatch.setenv("CONSOLE_VOICE_URL", "http://127.0.0.1:9/voice")
+    settings.cache_clear()
 
 
 @pytest.fixture

@@ -91,6 +91,7 @@ def test_the_drills_voice_url_comes_from_the_setting_the_parameter_or_the_apis_d
     from failover_did_console.settings import load
 
     base = {"CONSOLE_USER_POOL_ID": "us-east-1_abc", "CONSOLE_CLIENT_ID": "abc", "AWS_REGION": "us-east-1"}
+    # voice_url only builds the URL; nothing is sent to it here
     event = {"requestContext": {"domainName": "abc.execute-api.us-east-1.amazonaws.com"}, "headers": {"host": "evil"}}
     assert voice_url(load(base), event) == "https://abc.execute-api.us-east-1.amazonaws.com/voice"
     assert voice_url(load({**base, "CONSOLE_VOICE_URL": "http://127.0.0.1:3000/voice"}), event).endswith(":3000/voice")
