@@ -361,6 +361,7 @@ def _submit(visitor: Visitor, fields: dict[str, str], number: str, *, new: bool)
     outcome = number_pages.save(form, number, visitor.user.email, _now(), new=new)
     if isinstance(outcome, Judgement):
         return _edit_page(visitor, form, outcome, new=new, status=400)
+    logger.info("rule saved", extra={"number": number, "by": visitor.user.email, "version": outcome.version})
     _log_shortfalls(number, outcome)
     warn = "".join(f"&warn={code}" for code in outcome.warnings)
     return redirect(f"{number_path(number)}?saved=1{warn}")
@@ -414,6 +415,7 @@ def delete(raw: str) -> Response[str]:
     deleted, outcome = number_pages.delete(wanted, visitor.user.email, _now())
     if deleted is None:
         raise NotFound(f"{wanted} has no rule")
+    logger.info("rule deleted", extra={"number": wanted, "by": visitor.user.email})
     _log_shortfalls(wanted, outcome)
     warn = "".join(f"&warn={code}" for code in outcome.warnings)
     return redirect(f"{HOME}?deleted={quote(wanted)}{warn}")
@@ -497,6 +499,12 @@ def not_found(error: NotFound) -> Response[str]:
 @app.not_found
 def no_route(error: Exception) -> Response[str]:
     return _message(404, "Not found", "There is no such page in the console.")
+
+
+@app.exception_handler(auth.KeysUnavailable)
+def keys_unavailable(error: auth.KeysUnavailable) -> Response[str]:
+    logger.warning("signing keys unavailable", extra={"reason": str(error)[:200]})
+    return _message(503, "Sign-in cannot be checked", "The user pool's keys could not be read; try again in a minute.")
 
 
 @app.exception_handler(SignInUnavailable)
