@@ -114,7 +114,10 @@ def _fields() -> dict[str, str]:
     kind = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
         raise BadRequest(f"the form must be posted as application/x-www-form-urlencoded, not {kind[:60]!r}")
-    body = event.decoded_body or ""
+    try:
+        body = event.decoded_body or ""
+    except (UnicodeDecodeError, ValueError) as error:
+        raise BadRequest("the form is not UTF-8 text") from error
     if len(body) > MAX_BODY_BYTES:
         raise BadRequest(f"the form is {len(body):,} bytes; at most {MAX_BODY_BYTES:,}")
     try:
@@ -132,8 +135,14 @@ def _posted(visitor: Visitor) -> dict[str, str]:
 
 
 def _query() -> dict[str, str]:
-    params = app.current_event.query_string_parameters or {}
-    return {str(k): str(v)[:200] for k, v in params.items()}
+    """The query string's fields, decoded here from the raw query (API Gateway and a local server standing
+    in for it agree on that one); each value bounded."""
+    raw = str(app.current_event.raw_event.get("rawQueryString") or "")[:4096]
+    try:
+        pairs = parse_qsl(raw, keep_blank_values=True, max_num_fields=20, errors="strict")
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BadRequest(f"the address's query cannot be read: {str(error)[:100]}") from error
+    return {k: v[:200] for k, v in pairs}
 
 
 def _number(raw: str) -> str:
@@ -283,7 +292,11 @@ def css() -> Response[str]:
 @app.get(HOME)
 def numbers() -> Response[str]:
     visitor = _reader()
-    return page("numbers.html", visitor, listing=numbers_page.listing(_query(), _now()), section="numbers")
+    query = _query()
+    deleted = query.get("deleted", "")
+    notice = f"Deleted the rule of {deleted}." if is_number(deleted) else ""
+    listing = numbers_page.listing(query, _now())
+    return page("numbers.html", visitor, listing=listing, notice=notice, warnings=_warnings(), section="numbers")
 
 
 @app.get("/console/numbers/<raw>")
@@ -295,7 +308,22 @@ def number(raw: str) -> Response[str]:
         raise NotFound(f"{wanted} has no rule")
     query = _query()
     notice = "Saved." if query.get("saved") else ""
-    return page("number.html", visitor, number=wanted, p=found, notice=notice, section="numbers")
+    return page("number.html", visitor, number=wanted, p=found, notice=notice, warnings=_warnings(), section="numbers")
+
+
+WARNINGS = {
+    "audit": "The change was saved, but its audit event could not be written (the console's log says why).",
+    "fallback": (
+        "The change was saved, but the number's static fallback document (its Voice Fallback URL) could not be "
+        "updated: save again, or run `failover-did rules apply` (the console's log says why)."
+    ),
+}
+
+
+def _warnings() -> list[str]:
+    raw = str(app.current_event.raw_event.get("rawQueryString") or "")[:4096]
+    codes = [v for k, v in parse_qsl(raw) if k == "warn"]
+    return [WARNINGS[c] for c in dict.fromkeys(codes) if c in WARNINGS]
 
 
 def _edit_page(
@@ -333,9 +361,16 @@ def _submit(visitor: Visitor, fields: dict[str, str], number: str, *, new: bool)
     outcome = number_pages.save(form, number, visitor.user.email, _now(), new=new)
     if isinstance(outcome, Judgement):
         return _edit_page(visitor, form, outcome, new=new, status=400)
-    if outcome.audit_error:
-        logger.error("audit event not written", extra={"number": number, "reason": outcome.audit_error})
-    return redirect(f"{number_path(number)}?saved=1")
+    logger.info("rule saved", extra={"number": number, "by": visitor.user.email, "version": outcome.version})
+    _log_shortfalls(number, outcome)
+    warn = "".join(f"&warn={code}" for code in outcome.warnings)
+    return redirect(f"{number_path(number)}?saved=1{warn}")
+
+
+def _log_shortfalls(number: str, outcome: number_pages.Saved) -> None:
+    for what, error in (("audit event", outcome.audit_error), ("static fallback", outcome.fallback_error)):
+        if error:
+            logger.error(f"{what} not written", extra={"number": number, "reason": error})
 
 
 @app.post("/console/numbers/<raw>/edit")
@@ -377,12 +412,13 @@ def delete(raw: str) -> Response[str]:
     wanted = _number(raw)
     if fields.get("confirm") != "delete":
         return redirect(f"{number_path(wanted)}/delete")
-    deleted, audit_error = number_pages.delete(wanted, visitor.user.email, _now())
+    deleted, outcome = number_pages.delete(wanted, visitor.user.email, _now())
     if deleted is None:
         raise NotFound(f"{wanted} has no rule")
-    if audit_error:
-        logger.error("audit event not written", extra={"number": wanted, "reason": audit_error})
-    return redirect(f"{HOME}?deleted={quote(wanted)}")
+    logger.info("rule deleted", extra={"number": wanted, "by": visitor.user.email})
+    _log_shortfalls(wanted, outcome)
+    warn = "".join(f"&warn={code}" for code in outcome.warnings)
+    return redirect(f"{HOME}?deleted={quote(wanted)}{warn}")
 
 
 @app.post("/console/numbers/<raw>/drill")
@@ -463,6 +499,12 @@ def not_found(error: NotFound) -> Response[str]:
 @app.not_found
 def no_route(error: Exception) -> Response[str]:
     return _message(404, "Not found", "There is no such page in the console.")
+
+
+@app.exception_handler(auth.KeysUnavailable)
+def keys_unavailable(error: auth.KeysUnavailable) -> Response[str]:
+    logger.warning("signing keys unavailable", extra={"reason": str(error)[:200]})
+    return _message(503, "Sign-in cannot be checked", "The user pool's keys could not be read; try again in a minute.")
 
 
 @app.exception_handler(SignInUnavailable)

@@ -23,6 +23,10 @@ class InvalidToken(Exception):
     """The token proves nothing: malformed, forged, expired, or for another pool or client."""
 
 
+class KeysUnavailable(Exception):
+    """The pool's signing keys cannot be read, so no token can be judged either way (the session is kept)."""
+
+
 class SignInRefused(Exception):
     """Cognito said no (wrong email or password, a password it does not accept, an expired challenge);
     `reason` is Cognito's error code, for the log, never shown to the person signing in."""
@@ -85,7 +89,7 @@ def verify(token: str, config: ConsoleSettings) -> User:
             options={"require": ["exp", "iat", "aud", "iss", "token_use"]},
         )
     except jwt.PyJWKClientConnectionError as error:
-        raise InvalidToken(f"the pool's signing keys cannot be read: {error}") from error
+        raise KeysUnavailable(f"the pool's signing keys cannot be read: {error}") from error
     except (jwt.PyJWTError, ValueError) as error:
         raise InvalidToken(str(error)) from error
     if claims.get("token_use") != "id":

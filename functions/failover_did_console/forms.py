@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from failover_did.rules.model import MAX_FAILOVER_TIERS, STATUS_TRIGGERS, Rule, Tier
+from failover_did.rules.model import DEFAULT_FINAL_SAY, MAX_FAILOVER_TIERS, STATUS_TRIGGERS, Rule, Tier
 from failover_did.rules.targets import TargetError, normalize_target
 from failover_did.rules.text import show
 from failover_did.rules.validate import RulesError, parse_rules
@@ -111,7 +111,7 @@ def from_rule(rule: Rule, version: int | None) -> RuleForm:
 
 def blank_form() -> RuleForm:
     """A new number's form: a primary and one failover tier to fill in, the default triggers."""
-    return RuleForm(tiers=(TierFields(),))
+    return RuleForm(tiers=(TierFields(),), final_say=DEFAULT_FINAL_SAY)
 
 
 # --- posted fields -> form -----------------------------------------------------------------------

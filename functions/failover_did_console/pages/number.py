@@ -11,13 +11,14 @@ from pynamodb.exceptions import PynamoDBException
 
 from failover_did.call_record import CallRecord
 from failover_did.event_words import describe
+from failover_did.fallback_publish import NotConfigured, Publisher, config_from_env, publish_after_apply
 from failover_did.routing import probe_target
 from failover_did.settings import settings as service_settings
 from failover_did.status_view import NumberView, midnight_utc, number_view
 from failover_did.store import call_log, failovers, health_store, rules_store
 from failover_did.store.audit import RuleChange, record_rule_changes
 from failover_did.store.events import Event, events_of
-from failover_did.store.rules_store import ConcurrentEdit, StoredRule
+from failover_did.store.rules_store import Change, ConcurrentEdit, StoredRule
 from failover_did_console import forms
 from failover_did_console.forms import GENERAL, Judgement, RuleForm
 
@@ -57,6 +58,12 @@ def number_page(number: str, now: datetime) -> NumberPage | None:
 class Saved:
     version: int | None
     audit_error: str | None = None
+    fallback_error: str | None = None  # why the number's static fallback document is not the saved rule's
+
+    @property
+    def warnings(self) -> list[str]:
+        """Codes for the number's page: what the save could not do besides writing the rule."""
+        return [code for code, error in (("audit", self.audit_error), ("fallback", self.fallback_error)) if error]
 
 
 def save(form: RuleForm, number: str, who: str, now: datetime, *, new: bool) -> Judgement | Saved:
@@ -82,20 +89,32 @@ def save(form: RuleForm, number: str, who: str, now: datetime, *, new: bool) -> 
         return Judgement(None, {GENERAL: [CHANGED_SINCE]})
     change = next(c for c in changes if c.number == number)
     if change.action not in ("added", "changed"):
-        return Saved(change.version)
+        return Saved(change.version, fallback_error=publish_fallback([change]))
     before = dict(old.rule) if old is not None else None
     audit = RuleChange(number, change.action, before, judgement.rule.to_doc(), change.version)
-    return Saved(change.version, _audit([audit], who, now))
+    return Saved(change.version, _audit([audit], who, now), publish_fallback([change]))
 
 
-def delete(number: str, who: str, now: datetime) -> tuple[StoredRule | None, str | None]:
-    """Delete the number's rule (atomically against every apply) with its audit event; (what was deleted or
-    None when there was no rule, why the audit event could not be written or None)."""
+def delete(number: str, who: str, now: datetime) -> tuple[StoredRule | None, Saved]:
+    """Delete the number's rule (atomically against every apply) with its audit event and its published
+    fallback documents; what was deleted (None when there was no rule) and what else could not be done."""
     deleted = rules_store.delete_stored(number)
     if deleted is None:
-        return None, None
-    change = RuleChange(number, "deleted", deleted.rule.to_doc(), None, deleted.version)
-    return deleted, _audit([change], who, now)
+        return None, Saved(None)
+    audit = _audit([RuleChange(number, "deleted", deleted.rule.to_doc(), None, deleted.version)], who, now)
+    gone = Change(number, "deleted", None, deleted.fallback_key)
+    return deleted, Saved(None, audit, publish_fallback([gone]))
+
+
+def publish_fallback(changes: list[Change]) -> str | None:
+    """Bring the number's static fallback documents in line with the table, as `rules apply` does; why it
+    could not be done, or None. Without a fallback bucket configured there is nothing to keep in line."""
+    try:
+        publisher = Publisher(config_from_env())
+    except NotConfigured:
+        return None
+    failed = [r for r in publish_after_apply(changes, publisher) if r.action == "failed"]
+    return f"the static fallback of {failed[0].number} was not published: {failed[0].error}" if failed else None
 
 
 def _audit(changes: list[RuleChange], who: str, now: datetime) -> str | None:

@@ -5,11 +5,10 @@ client that posts HTTP API v2 events into the real handler and keeps its cookies
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlencode
 
@@ -138,7 +137,8 @@ class Browser:
         )
 
     def get(self, path: str, query: str = "") -> Page:
-        return self.request("GET", path, query=query)
+        path, _, inline = path.partition("?")
+        return self.request("GET", path, query=query or inline)
 
     def post(self, path: str, fields: dict[str, str] | list[tuple[str, str]]) -> Page:
         return self.request(
@@ -178,7 +178,46 @@ def viewer(pool: Pool, rules: Any) -> Browser:
 
 
 @pytest.fixture(autouse=True)
-def _no_stray_environment() -> Iterator[None]:
-    for name in ("CONSOLE_VOICE_URL", "CONSOLE_VOICE_URL_PARAM"):
-        os.environ.pop(name, None)
-    yield
+def _drills_stay_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A drill posts to a Voice URL; unless a test names its webhook, that is a loopback port where nothing
+    listens (the discard port), never the API's domain on the internet."""
+    from failover_did_console.settings import settings
+
+    monkeypatch.delenv("CONSOLE_VOICE_URL_PARAM", raising=False)
+    monkeypatch.setenv("CONSOLE_VOICE_URL", "http://127.0.0.1:9/voice")
+    settings.cache_clear()
+
+
+@pytest.fixture
+def webhook_url(rules: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The real voice webhook handler behind a loopback HTTP server (one request at a time, as moto wants);
+    its signed URLs are this server's (PUBLIC_BASE_URL)."""
+    from failover_did.settings import settings as service_settings
+    from failover_did.webhook.app import handler
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            path, _, query = self.path.partition("?")
+            event = http_event("POST", path, query=query, headers=dict(self.headers.items()), body=body)
+            raw = handler(event, LambdaContext())
+            data = str(raw.get("body") or "").encode()
+            self.send_response(int(raw["statusCode"]))
+            for name, value in (raw.get("headers") or {}).items():
+                self.send_header(name, str(value))
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("PUBLIC_BASE_URL", base)
+    service_settings.cache_clear()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"{base}/voice"
+    server.shutdown()
+    server.server_close()

@@ -208,3 +208,18 @@ def test_no_token_appears_in_a_page(browser: Browser, rules: Any) -> None:
     browser.sign_in(ADMIN)
     body = browser.get("/console/numbers").body + browser.get("/console/numbers/%2B14155550100").body
     assert browser.jar["fd_id"] not in body and browser.jar["fd_access"] not in body
+
+
+def test_unreadable_signing_keys_keep_the_session_and_answer_503(
+    browser: Browser, pool: Pool, rules: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from failover_did_console import auth
+    from failover_did_console.settings import settings
+
+    browser.sign_in(ADMIN)
+    monkeypatch.setenv("CONSOLE_JWKS_URL", "http://127.0.0.1:9/jwks.json")  # nothing listens there
+    settings.cache_clear()
+    auth._jwks_client.cache_clear()
+    page = browser.get("/console/numbers")
+    assert page.status == 503 and no_data(page.body)
+    assert "fd_id" in browser.jar  # not signed out for our own outage
