@@ -158,6 +158,7 @@ def test_policies_name_only_specific_resources(translated: dict[str, Any], funct
             assert resource != "*", f"Resource '*' for {actions}"
             # the one wildcard allowed: objects under a fixed prefix of our own bucket
             text = repr(resource).replace("${FallbackBucket.Arn}/private/*", "")
+            text = text.replace("${FallbackBucket.Arn}/fallback/*", "")
             assert "*" not in text, f"wildcard resource for {actions}: {resource}"
 
 
@@ -230,6 +231,16 @@ def test_policies_grant_exactly_what_the_console_needs(translated: dict[str, Any
         "dynamodb:BatchGetItem": ["CallLogTable", "EventsTable", "HealthTable"],
         "dynamodb:Query": ["EventsTable", repr({"Fn::Sub": index + "by-day"}), repr({"Fn::Sub": index + "by-number"})],
         "dynamodb:BatchWriteItem": ["EventsTable"],
+        # the number's static fallback, as `rules apply` publishes it: the public document and the private copy
+        "s3:GetObject": [repr({"Fn::Sub": "${FallbackBucket.Arn}/fallback/*"})],
+        "s3:PutObject": [
+            repr({"Fn::Sub": "${FallbackBucket.Arn}/fallback/*"}),
+            repr({"Fn::Sub": "${FallbackBucket.Arn}/private/*"}),
+        ],
+        "s3:DeleteObject": [
+            repr({"Fn::Sub": "${FallbackBucket.Arn}/fallback/*"}),
+            repr({"Fn::Sub": "${FallbackBucket.Arn}/private/*"}),
+        ],
     }
     (ssm_resource,) = ssm
     assert "TwilioAuthTokenParameterName" in ssm_resource
@@ -362,6 +373,8 @@ CONSOLE_ENV = {
     "TWILIO_AUTH_TOKEN_PARAM": {"Ref": "TwilioAuthTokenParameterName"},
     "PUBLIC_BASE_URL": {"Ref": "PublicBaseUrl"},
     "TWILIO_ACCOUNT_SID": {"Ref": "TwilioAccountSid"},
+    "FALLBACK_BUCKET": {"Ref": "FallbackBucket"},
+    "FALLBACK_BASE_URL": {"Fn::Sub": "https://${FallbackBucket.RegionalDomainName}/fallback/"},
     "POWERTOOLS_SERVICE_NAME": "failover-did",
     "POWERTOOLS_METRICS_NAMESPACE": "FailoverDid",
     "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
@@ -377,6 +390,9 @@ def test_console_function_settings(translated: dict[str, Any]) -> None:
     assert props["Timeout"] < 30  # API Gateway's integration timeout
     assert props["LoggingConfig"]["LogGroup"] == {"Ref": "ConsoleFunctionLogGroup"}
     assert resources["ConsoleFunctionLogGroup"]["Properties"]["RetentionInDays"] == 30
+    # the same fallback documents as `rules apply` publishes (the stack's FallbackBaseUrl output)
+    base_url = translated["Outputs"]["FallbackBaseUrl"]["Value"]
+    assert props["Environment"]["Variables"]["FALLBACK_BASE_URL"] == base_url
     assert props["Environment"]["Variables"] == CONSOLE_ENV
     # the console needs no secret of its own: no client secret, and the Twilio token stays in SSM
     assert not any(re.search(r"SECRET|PASSWORD", name) for name in CONSOLE_ENV)
