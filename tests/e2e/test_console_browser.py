@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from failover_did_cli.local_stack import masked
 from tests.e2e.conftest import RunningStack, start_local, stop_local
 
 pytestmark = pytest.mark.e2e
@@ -151,6 +152,13 @@ def post(stack: RunningStack, path: str, cookies: str, fields: dict[str, str]) -
 # --------------------------------------------------------------------------------------------------
 # Signing in
 # --------------------------------------------------------------------------------------------------
+
+
+def test_the_banner_names_the_console_and_masks_a_chosen_password(stack: RunningStack) -> None:
+    banner = stack.output()
+    assert f"Console        {console(stack)}   " in banner
+    assert f"Console login  {ADMIN} / {masked(PASSWORD)}   (from FAILOVER_DID_CONSOLE_PASSWORD" in banner
+    assert PASSWORD not in banner  # a chosen password is masked like a supplied auth token
 
 
 def test_sign_in_lands_on_the_numbers_with_a_secure_session(admin: Any, stack: RunningStack) -> None:
