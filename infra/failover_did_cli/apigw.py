@@ -28,6 +28,9 @@ def http_event(
     passes its own listen authority. Without it, the Host header stands in, as for a request that
     reached API Gateway through that domain."""
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    # Payload 2.0 moves the Cookie header into `cookies`, one entry per cookie.
+    cookie_header = lowered.pop("cookie", "")
+    cookies = [c.strip() for c in cookie_header.split(";") if c.strip()]
     host = domain_name or lowered.get("host", "localhost")
     try:
         text, encoded = body.decode("utf-8"), False
@@ -60,6 +63,8 @@ def http_event(
         },
         "isBase64Encoded": encoded,
     }
+    if cookies:
+        event["cookies"] = cookies
     if body:
         event["body"] = text
     if query:

@@ -66,6 +66,14 @@ def backup_tables_once() -> None:
     DynamoDBBackend.transact_write_items = shim.wrap(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]
 
 
+def accept_local_emails() -> None:
+    """moto's Cognito takes an email as a username only with a dotted domain (ops@example.com); the local
+    console's admin is admin@localhost. Any one-'@' address without spaces is taken."""
+    from moto.cognitoidp import utils
+
+    utils.FORMATS["email"] = r"[^@\s]+@[^@\s]+"
+
+
 def main(argv: list[str]) -> None:
     from moto.server import main as moto_main
 
@@ -74,6 +82,7 @@ def main(argv: list[str]) -> None:
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     backup_tables_once()
     serialise_dynamodb()  # after: its lock is taken outside the per-transaction memo
+    accept_local_emails()
     moto_main(["--host", AWS_HOST, "--port", port])
 
 

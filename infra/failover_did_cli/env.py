@@ -19,19 +19,18 @@ from urllib.parse import urlsplit
 
 import click
 
+from failover_did.fallback_publish import FALLBACK_BASE_URL_ENV as FALLBACK_BASE_URL_ENV
+from failover_did.fallback_publish import FALLBACK_BUCKET_ENV as FALLBACK_BUCKET_ENV
+from failover_did.fallback_publish import FALLBACK_PREFIX as FALLBACK_PREFIX
+
 LOCAL_ENV = "FAILOVER_DID_LOCAL"
 STACK_ENV = "FAILOVER_DID_STACK"
 REGION = "us-east-1"
 
-FALLBACK_BUCKET_ENV = "FALLBACK_BUCKET"
-FALLBACK_BASE_URL_ENV = "FALLBACK_BASE_URL"
 NOTIFY_TOPIC_ARN_ENV = "NOTIFY_TOPIC_ARN"
 LOCAL_NOTIFY_TOPIC = "failover-did-notify"
 LOCAL_ACCOUNT = "123456789012"  # moto's account
 LOCAL_FALLBACK_BUCKET = "failover-did-fallback"
-FALLBACK_PREFIX = "fallback/"
-"""Every published fallback document's key starts with this (the template's bucket policy lets anyone GET
-`fallback/*` and nothing else); the fallback base URL ends with it."""
 
 STACK_OUTPUT_ENV: dict[str, str] = {
     "RulesTableName": "RULES_TABLE_NAME",
@@ -42,6 +41,7 @@ STACK_OUTPUT_ENV: dict[str, str] = {
     "FallbackBucketName": FALLBACK_BUCKET_ENV,
     "FallbackBaseUrl": FALLBACK_BASE_URL_ENV,
     "NotifyTopicArn": NOTIFY_TOPIC_ARN_ENV,
+    "ConsoleUserPoolId": "CONSOLE_USER_POOL_ID",
 }
 """Stack output -> the environment variable it sets (an already set variable wins)."""
 

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import click
 from rich.table import Table
 
+from failover_did.event_words import KINDS as KINDS  # the local stack imports these from here
+from failover_did.event_words import describe as describe
 from failover_did_cli.args import NUMBER
 from failover_did_cli.env import configure_aws
 from failover_did_cli.output import Page, matches_prefix, number_filter, paging, print_table
@@ -26,28 +28,6 @@ def parse_since(text: str, now: datetime) -> datetime:
     except ValueError:
         raise click.BadParameter(f"{text!r}: use 30m, 24h, 7d or an ISO time such as 2026-11-28T10:00") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def describe(kind: str, detail: dict[str, object]) -> str:
-    """One line of plain words for an event."""
-    if kind == "failover":
-        return (
-            f"tier {detail.get('from_tier')} -> tier {detail.get('to_tier')} {detail.get('to_target')} "
-            f"({detail.get('reason')}), call {detail.get('call_sid')}"
-        )
-    if kind in ("unreachable", "recovered"):
-        word = "unreachable" if kind == "unreachable" else f"recovered ({detail.get('state')})"
-        return f"{detail.get('tier_name')} {detail.get('target')} {word}, last check: {detail.get('reason')}"
-    if kind == "rule-changed":
-        version = f" (version {detail['version']})" if detail.get("version") is not None else ""
-        by = f" by {detail['by']}" if detail.get("by") else ""
-        diff = detail.get("diff")
-        changes = "; ".join(str(line) for line in diff) if isinstance(diff, list) and diff else ""
-        return f"rule {detail.get('action')}{by}{version}" + (f": {changes}" if changes else "")
-    return ", ".join(f"{k}={v}" for k, v in sorted(detail.items()))
-
-
-KINDS = ("failover", "unreachable", "recovered", "rule-changed")
 
 
 @click.command()

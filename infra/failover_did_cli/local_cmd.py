@@ -146,6 +146,14 @@ def local(
         token_shown, token_note = stack.token, "generated for this run; set TWILIO_AUTH_TOKEN to choose"
     else:
         token_shown, token_note = masked(stack.token), "from TWILIO_AUTH_TOKEN, not shown"
+    login = stack.console_login
+    if login.generated:
+        password_shown, password_note = (
+            login.password,
+            "generated for this run; set FAILOVER_DID_CONSOLE_PASSWORD to choose",
+        )
+    else:
+        password_shown, password_note = masked(login.password), "from FAILOVER_DID_CONSOLE_PASSWORD, not shown"
     tunnel_host = public_url or "https://<your-tunnel-host>"
     click.echo(
         f"""
@@ -153,6 +161,8 @@ failover-did local is running (Ctrl-C stops it)
 
   Voice URL      {stack.voice_url}   (POST, Twilio-signed)
   Auth token     {token_shown}   ({token_note})
+  Console        {stack.console_url}   (a browser; `{CLI} console add-user EMAIL` adds users)
+  Console login  {login.email} / {password_shown}   ({password_note})
   Rules          {rules_file}: {numbers_summary(loaded)}
   Health checks  every {health_interval:g} s (SIP OPTIONS / HTTP; a dead tier is skipped)
   AWS emulation  {stack.aws_endpoint}   (moto, loopback only; tables {", ".join(sorted(stack.table_names.values()))})

@@ -10,6 +10,7 @@ only, whatever `--host` says."""
 
 from __future__ import annotations
 
+import base64
 import errno
 import io
 import json
@@ -132,9 +133,19 @@ def _container_start(verbose: bool, timeout: str | None) -> None:
 
 
 def _container_invoke(event: dict[str, Any]) -> dict[str, Any]:
+    if is_console_path(event["rawPath"]):
+        from failover_did_console.app import handler as console
+
+        context: Any = LambdaContext()  # the attributes Powertools reads
+        return dict(console(event, context))
     from failover_did.webhook.app import handler
 
     return dict(handler(event, LambdaContext()))
+
+
+def is_console_path(path: str) -> bool:
+    """The template's console routes, `/console` and `/console/{proxy+}`; the rest is the webhook's."""
+    return path == "/console" or path.startswith("/console/")
 
 
 def masked(token: str) -> str:
@@ -181,6 +192,7 @@ class LocalStack:
     token_generated: bool = False
     table_names: dict[str, str] = field(default_factory=dict)
     notice_sink: Any = None  # local_notices.Sink once started
+    console_login: Any = None  # console_users.LocalLogin once started
     _moto: Any = None
     _http: ThreadingHTTPServer | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
@@ -188,6 +200,7 @@ class LocalStack:
     # Powertools keeps the current event and the pending metrics in module-level singletons, as one
     # Lambda container does: webhook invocations and checker writes take turns under this lock.
     invoke_lock: threading.Lock = field(default_factory=threading.Lock)
+    console_lock: threading.Lock = field(default_factory=threading.Lock)
     containers: int = 0  # webhook containers (processes) invoked concurrently; 0: one, in this process
     _pool: ProcessPoolExecutor | None = None
     _warming: list[Future[int]] = field(default_factory=list)
@@ -209,6 +222,10 @@ class LocalStack:
     def base_url(self) -> str:
         """Our URL prefix as callers reach it: --public-url, else the listen address over plain HTTP."""
         return self.public_url.rstrip("/") if self.public_url else f"http://{self.host}:{self.port}"
+
+    @property
+    def console_url(self) -> str:
+        return f"{self.base_url}/console"
 
     @property
     def voice_url(self) -> str:
@@ -239,6 +256,10 @@ class LocalStack:
 
         self.notice_sink = local_notices.create(self.aws_endpoint)
         publish_voice_url(self.aws_endpoint, self.voice_url)
+        from failover_did_cli import console_users
+
+        self.console_login = console_users.start_local_console(self.aws_endpoint)  # before the containers start
+        os.environ[console_users.VOICE_URL_ENV] = self.voice_url  # the console's drill calls this stack's webhook
 
     def listen(self) -> None:
         """Start accepting calls (connections before this are refused, as by a stopped server), once the
@@ -264,11 +285,12 @@ class LocalStack:
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
         """One invocation of the webhook's handler: in a free container, else in this process."""
-        if self._pool is None:
-            from failover_did.webhook.app import handler
-
-            with self.invoke_lock:
-                return dict(handler(event, LambdaContext()))
+        console = is_console_path(str(event["rawPath"]))
+        if self._pool is None or (console and self.containers < 2):
+            # The console's drill calls the webhook and waits for its answer: without a second container to
+            # answer it, the console runs here, beside the webhook, under a lock of its own.
+            with self.console_lock if console else self.invoke_lock:
+                return _container_invoke(event)
         try:
             return self._pool.submit(_container_invoke, event).result()
         except BrokenProcessPool:  # a container died (killed): start them afresh for the next calls
@@ -668,6 +690,10 @@ def _handler_class(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
             elapsed_ms = (time.perf_counter() - started) * 1000
             status = int(result.get("statusCode", 200))
             text = str(result.get("body") or "")
+            if is_console_path(path):  # pages and forms: headers and cookies pass through; no bodies echoed
+                self._send_result(result)
+                stack.echo(f"{time.strftime('%H:%M:%S')} {self.command} {path} -> {status} ({elapsed_ms:.1f} ms)")
+                return
             content_type = (result.get("headers") or {}).get("Content-Type", "text/plain")
             self._send(status, content_type, text.encode())
             stack.echo(
@@ -683,6 +709,21 @@ def _handler_class(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
             if close:
                 self.send_header("Connection", "close")
                 self.close_connection = True
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def _send_result(self, result: dict[str, Any]) -> None:
+            """A payload 2.0 response as API Gateway turns it into HTTP: its headers, one Set-Cookie per cookie."""
+            body = str(result.get("body") or "")
+            payload = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+            self.connection.settimeout(stack.body_seconds)
+            self.send_response(int(result.get("statusCode", 200)))
+            for name, value in (result.get("headers") or {}).items():
+                if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                    self.send_header(name, str(value))
+            for cookie in result.get("cookies") or []:
+                self.send_header("Set-Cookie", str(cookie))
+            self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
 

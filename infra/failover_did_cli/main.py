@@ -6,6 +6,7 @@ import click
 
 from failover_did_cli import (
     calls_cmd,
+    console_cmd,
     drill_cmd,
     events_cmd,
     local_cmd,
@@ -32,3 +33,4 @@ cli.add_command(status_cmd.status)
 cli.add_command(events_cmd.events)
 cli.add_command(calls_cmd.calls)
 cli.add_command(drill_cmd.drill)
+cli.add_command(console_cmd.console)

@@ -6,9 +6,10 @@ import os
 
 import click
 
+from failover_did.drill.simulator import describe
 from failover_did.settings import settings
 from failover_did_cli.args import NUMBER
-from failover_did_cli.callsim import VOICE_URL_HELP, Reply, TwilioSimulator, find_voice_url, marked_as_test
+from failover_did_cli.callsim import VOICE_URL_HELP, TwilioSimulator, find_voice_url, marked_as_test
 
 # What each word makes the simulated Dial report: DialCallStatus, SIP code, bridged
 OUTCOMES: dict[str, tuple[str, int | None, bool | None]] = {
@@ -27,20 +28,6 @@ def parse_outcome(word: str) -> tuple[str, int | None, bool | None]:
     if word.isdigit() and len(word) == 3 and 300 <= int(word) <= 699:
         return ("busy" if word in ("486", "600") else "failed", int(word), None)
     raise click.BadParameter(f"{word!r}: use one of {', '.join(OUTCOMES)} or a SIP code 300-699", param_hint="OUTCOME")
-
-
-def describe(reply: Reply) -> str:
-    if reply.status != 200:
-        return f"HTTP {reply.status}: {reply.body.strip()}"
-    if reply.dial:
-        screen = " (screened: press 1)" if any(reply.dial.screen_urls) else ""
-        return f"dial {', '.join(reply.dial.targets)} for {reply.dial.timeout} s{screen}"
-    parts = [f"say {reply.say!r}"] if reply.say else []
-    if reply.records:
-        parts.append("record voicemail")
-    if reply.hangs_up:
-        parts.append("hang up")
-    return "; ".join(parts) or "nothing more"
 
 
 @click.command()

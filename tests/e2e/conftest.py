@@ -10,6 +10,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -112,3 +113,59 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
     stack = start_local(tmp_path_factory.mktemp("local"), extra_env={"HEALTH_DOWN_AFTER": "1000"})
     yield stack
     stop_local(stack)
+
+
+# --------------------------------------------------------------------------------------------------
+# A real browser: Debian's chromium and chromium-driver, headless
+# --------------------------------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,1000",
+)
+
+
+def require_browser() -> None:
+    """Skip when this machine has no Chromium, except under CI (`.ci/run` installs it): there it must run."""
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
+    if not missing:
+        return
+    reason = f"{' and '.join(missing)} not installed (Debian packages chromium and chromium-driver)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"the browser tests must run under CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def open_browser(tmp_path: Path) -> Iterator[Any]:
+    """Opens a fresh headless Chromium (its own profile: no cookies) each call; all quit after the test."""
+    require_browser()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    drivers: list[Any] = []
+
+    def open_one() -> Any:
+        options = Options()
+        options.binary_location = CHROMIUM
+        for flag in CHROMIUM_FLAGS:
+            options.add_argument(flag)
+        options.add_argument(f"--user-data-dir={tmp_path / f'chromium-profile-{len(drivers)}'}")
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        driver.set_page_load_timeout(60)
+        drivers.append(driver)
+        return driver
+
+    yield open_one
+    for driver in drivers:
+        driver.quit()

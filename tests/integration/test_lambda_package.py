@@ -13,6 +13,8 @@ import glob
 import importlib.metadata
 import json
 import os
+import platform
+import re
 import shutil
 import socket
 import subprocess
@@ -36,6 +38,7 @@ from twilio.request_validator import RequestValidator
 
 from failover_did_cli import schema
 from failover_did_cli.apigw import http_event
+from failover_did_cli.console_users import console_environment, create_local_pool
 from failover_did_cli.env import LOCAL_FALLBACK_BUCKET, REGION, local_aws_environment
 from failover_did_cli.local_stack import free_port
 from tests.support import HOST, TOKEN, call_params
@@ -47,6 +50,8 @@ RUNNER = Path(__file__).with_name("lambda_runtime.py")
 CLI = str(Path(sys.executable).with_name("failover-did"))
 LIMIT_BYTES = 25_000_000
 TOKEN_PARAM = "/failover-did/test/twilio-auth-token"
+CONSOLE_ADMIN = "ops@example.com"
+CONSOLE_PASSWORD = "Package-Passw0rd"
 
 TEMPLATE = schema.load_template(REPO / "template.yaml")
 FUNCTIONS: dict[str, str] = {
@@ -79,12 +84,14 @@ LAMBDA_MARKERS = {
 # --------------------------------------------------------------------------------------------------
 
 
-def build(function: str, artifacts: Path, *, for_this_python: bool = False) -> Path:
+def build(function: str, artifacts: Path, *, for_this_python: bool = False, platform_args: str | None = None) -> Path:
     """Runs the function's target as sam build does: make from the CodeUri, ARTIFACTS_DIR set."""
     command = ["make", "--no-print-directory", "-C", str(REPO / "functions"), f"build-{function}"]
     command += [f"ARTIFACTS_DIR={artifacts}", f"PYTHON={sys.executable}"]
     if for_this_python:
         command.append("PLATFORM_ARGS=")
+    elif platform_args is not None:
+        command.append(f"PLATFORM_ARGS={platform_args}")
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"{' '.join(command)}\n{done.stdout}\n{done.stderr}"
     return artifacts
@@ -146,8 +153,27 @@ def runtime_sdk(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, set[str
 # --------------------------------------------------------------------------------------------------
 
 
+SERVICE_FUNCTIONS = ("VoiceFunction", "HealthCheckFunction", "FormatterFunction", "NoticeFlushFunction")
+CONSOLE_ONLY = {
+    "failover_did_console",
+    "jinja2",
+    "markupsafe",
+    "jwt",
+    "cryptography",
+    "cffi",
+    "_cffi_backend",
+    "pycparser",
+    "yaml",
+}
+"""What the console's package adds to the service functions' (top-level names, dist-info aside)."""
+
+
+def top_level(artifacts: Path) -> set[str]:
+    return {p.name.split(".")[0] for p in artifacts.iterdir() if not p.name.endswith(".dist-info")}
+
+
 def test_every_function_is_built_with_the_makefile() -> None:
-    assert set(FUNCTIONS) == {"VoiceFunction", "HealthCheckFunction", "FormatterFunction", "NoticeFlushFunction"}
+    assert set(FUNCTIONS) == {*SERVICE_FUNCTIONS, "ConsoleFunction"}
     for function in FUNCTIONS:
         resource = TEMPLATE["Resources"][function]
         assert resource.get("Metadata") == {"BuildMethod": "makefile"}, function
@@ -168,22 +194,45 @@ def test_the_package_is_small(lambda_builds: dict[str, Path], function: str) -> 
 def test_the_package_ships_no_sdk_rest_client_data_or_bytecode(lambda_builds: dict[str, Path], function: str) -> None:
     artifacts = lambda_builds[function]
     top = {path.name for path in artifacts.iterdir()}
-    for absent in ("boto3", "botocore", "s3transfer", "aiohttp", "requests", "yaml", "tests"):
+    for absent in ("boto3", "botocore", "s3transfer", "aiohttp", "requests", "tests"):
         assert absent not in top, absent
     assert (artifacts / "failover_did" / "webhook" / "app.py").is_file()
     assert sorted(p.name for p in (artifacts / "twilio").iterdir()) == ["__init__.py", "request_validator.py", "twiml"]
+    if function == "ConsoleFunction":
+        console = artifacts / "failover_did_console"
+        assert (console / "app.py").is_file()
+        assert list((console / "templates").glob("*.html")) and (console / "static" / "console.css").is_file()
+        assert top_level(artifacts) >= CONSOLE_ONLY
+        assert not list((artifacts / "yaml").glob("_yaml*")), "PyYAML's libyaml binding is left out"
+    else:  # the webhook's (and the other service functions') package is as it was: nothing of the console
+        assert not top_level(artifacts) & CONSOLE_ONLY, top_level(artifacts) & CONSOLE_ONLY
     assert (artifacts / "phonenumbers" / "phonenumberutil.py").is_file()
     assert not (artifacts / "phonenumbers" / "geodata").exists()
     assert not (artifacts / "phonenumbers" / "carrierdata").exists()
     assert not list(artifacts.rglob("__pycache__")) and not list(artifacts.rglob("*.pyc"))
 
 
+def test_the_service_functions_ship_one_and_the_same_package(lambda_builds: dict[str, Path]) -> None:
+    trees = {
+        function: sorted(str(p.relative_to(lambda_builds[function])) for p in lambda_builds[function].rglob("*"))
+        for function in SERVICE_FUNCTIONS
+    }
+    assert all(tree == trees["VoiceFunction"] for tree in trees.values())
+
+
+def test_the_console_ships_the_service_package_and_its_own(lambda_builds: dict[str, Path]) -> None:
+    voice, console = top_level(lambda_builds["VoiceFunction"]), top_level(lambda_builds["ConsoleFunction"])
+    assert voice < console
+    assert console - voice == CONSOLE_ONLY
+
+
+@pytest.mark.parametrize("function", ["VoiceFunction", "ConsoleFunction"])
 def test_every_requirement_of_what_is_shipped_is_shipped_or_in_the_runtime(
-    lambda_builds: dict[str, Path], runtime_sdk: tuple[Path, set[str]]
+    lambda_builds: dict[str, Path], runtime_sdk: tuple[Path, set[str]], function: str
 ) -> None:
     """requirements.txt is installed with --no-deps, so it must list the complete closure itself."""
     _, runtime_names = runtime_sdk
-    shipped = distributions(lambda_builds["VoiceFunction"])
+    shipped = distributions(lambda_builds[function])
     # jmespath is shipped on purpose: Powertools needs a newer one than botocore promises.
     assert not set(shipped) & (runtime_names - {"jmespath"}), "the runtime's SDK is in the package"
     for name, (_, requires) in shipped.items():
@@ -198,13 +247,17 @@ def test_every_requirement_of_what_is_shipped_is_shipped_or_in_the_runtime(
                 assert wanted in runtime_names | NOT_SHIPPED, f"{name} needs {requirement}, which is not shipped"
 
 
+def files(artifacts: Path) -> list[str]:
+    """The package's paths, extension modules named without their interpreter and platform tag (the console's
+    binary wheels: `_cffi_backend.cpython-313-aarch64-linux-gnu.so` is `_cffi_backend.so` on any machine)."""
+    return sorted(re.sub(r"\.cpython-[^.]+\.so$", ".so", str(p.relative_to(artifacts))) for p in artifacts.rglob("*"))
+
+
 def test_the_local_build_ships_what_the_lambda_build_ships(
     lambda_builds: dict[str, Path], local_builds: dict[str, Path]
 ) -> None:
     for function in FUNCTIONS:
-        lambda_tree = sorted(str(p.relative_to(lambda_builds[function])) for p in lambda_builds[function].rglob("*"))
-        local_tree = sorted(str(p.relative_to(local_builds[function])) for p in local_builds[function].rglob("*"))
-        assert local_tree == lambda_tree, function
+        assert files(local_builds[function]) == files(lambda_builds[function]), function
 
 
 # --------------------------------------------------------------------------------------------------
@@ -281,7 +334,17 @@ def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aws]:
         )
         assert applied.returncode == 0, applied.stdout + applied.stderr
 
+        # The console's user pool, as the local stack makes it from the template, with one admin.
+        cognito = aws.client("cognito-idp")
+        pool = create_local_pool(cognito)
+        cognito.admin_create_user(UserPoolId=pool.pool_id, Username=CONSOLE_ADMIN, MessageAction="SUPPRESS")
+        cognito.admin_add_user_to_group(UserPoolId=pool.pool_id, Username=CONSOLE_ADMIN, GroupName="admin")
+        cognito.admin_set_user_password(
+            UserPoolId=pool.pool_id, Username=CONSOLE_ADMIN, Password=CONSOLE_PASSWORD, Permanent=True
+        )
+
         aws.env = {
+            **console_environment(endpoint, pool),
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LANG": "C.UTF-8",
             **local_aws_environment(endpoint),
@@ -338,7 +401,13 @@ def runtime(request: pytest.FixtureRequest, runtime_sdk: tuple[Path, set[str]]) 
     python = python_313()
     if python is None:
         pytest.skip("no python3.13 on this machine")
-    return Runtime(python, request.getfixturevalue("lambda_builds"), sdk)
+    builds = dict(request.getfixturevalue("lambda_builds"))
+    machine = platform.machine()
+    if machine != "aarch64":  # the console's binary wheels (cryptography, cffi) load only on their own platform
+        root = request.getfixturevalue("tmp_path_factory").mktemp("console-313")
+        wheels = f"--platform manylinux2014_{machine} --implementation cp --python-version 3.13"
+        builds["ConsoleFunction"] = build("ConsoleFunction", root, platform_args=wheels)
+    return Runtime(python, builds, sdk)
 
 
 @dataclass
@@ -471,3 +540,56 @@ def test_the_notice_flush_sends_a_due_digest_from_its_package(runtime: Runtime, 
     assert any("1 more missed call" in message["Body"] for message in messages), messages
     for message in messages:
         sqs.delete_message(QueueUrl=aws.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def console_request(method: str, path: str, cookies: list[str], form: dict[str, str] | None = None) -> dict[str, Any]:
+    headers = {"Host": HOST, "Cookie": "; ".join(cookies)} if cookies else {"Host": HOST}
+    if form is None:
+        return http_event(method, path, headers=headers)
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    return http_event(method, path, headers=headers, body=urlencode(form).encode())
+
+
+def cookie_pairs(result: dict[str, Any]) -> list[str]:
+    """The `name=value` of each cookie a response sets (none that it expires)."""
+    pairs = [str(cookie).split(";", 1)[0] for cookie in result.get("cookies") or []]
+    return [pair for pair in pairs if not pair.endswith("=")]
+
+
+def test_the_console_signs_in_and_shows_the_numbers_from_its_package(
+    runtime: Runtime, aws: Aws, tmp_path: Path
+) -> None:
+    """Sign-in through Cognito (moto's), the ID token verified with PyJWT and cryptography from the package
+    against the pool's JWKS, the pages rendered by jinja2 from the package; no page without the session."""
+    (login_page, anonymous) = invoke(
+        runtime,
+        "ConsoleFunction",
+        aws,
+        [console_request("GET", "/console/login", []), console_request("GET", "/console/numbers", [])],
+        tmp_path,
+    ).results
+    assert login_page["statusCode"] == 200 and 'form id="login"' in login_page["body"], login_page
+    assert anonymous["statusCode"] == 302 and anonymous["headers"]["Location"] == "/console/login", anonymous
+    (csrf,) = re.findall(r'name="csrf" value="([^"]+)"', login_page["body"])
+    form = {"email": CONSOLE_ADMIN, "password": CONSOLE_PASSWORD, "csrf": csrf}
+
+    (signed_in,) = invoke(
+        runtime,
+        "ConsoleFunction",
+        aws,
+        [console_request("POST", "/console/login", cookie_pairs(login_page), form)],
+        tmp_path,
+    ).results
+    assert signed_in["statusCode"] == 303 and signed_in["headers"]["Location"] == "/console/numbers", signed_in
+    session = cookie_pairs(signed_in)
+    assert any(pair.startswith("fd_id=") for pair in session), signed_in["cookies"]
+
+    invocation = invoke(
+        runtime, "ConsoleFunction", aws, [console_request("GET", "/console/numbers", session)], tmp_path
+    )
+    (numbers,) = invocation.results
+    assert numbers["statusCode"] == 200, numbers
+    assert 'data-number="+14155550100"' in numbers["body"] and CONSOLE_ADMIN in numbers["body"]
+    artifacts = str(runtime.builds["ConsoleFunction"]) + os.sep
+    for module in ("jwt", "cryptography.hazmat.bindings._rust", "jinja2", "failover_did_console.app"):
+        assert invocation.origin(module).startswith(artifacts), module

@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from failover_did.store.events import Event
-from failover_did_cli.callsim import marked_as_test
-from failover_did_cli.drill_cmd import (
+from failover_did.drill.checks import (
     EVENT_LOGGED,
     Check,
     drill_sid,
@@ -15,6 +13,8 @@ from failover_did_cli.drill_cmd import (
     tier_of,
     verdict,
 )
+from failover_did.drill.simulator import marked_as_test
+from failover_did.store.events import Event
 
 SINCE = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from failover_did.health.hysteresis import DEGRADED, DOWN, UNVERIFIED, UP, TargetHealth
-from failover_did_cli.status_cmd import health_text
+from failover_did.status_view import health_text
 
 T = "sip:desk@pbx.example.com"
 SINCE = "2026-11-28T10:02:00Z"

@@ -78,10 +78,20 @@ def test_function_runtime_settings(translated: dict[str, Any]) -> None:
 
 def test_api_routes_and_throttling(translated: dict[str, Any]) -> None:
     paths = translated["Resources"]["VoiceApi"]["Properties"]["Body"]["paths"]
-    assert set(paths) == {"/voice", "/voice/{proxy+}"}
-    for path in paths.values():
-        assert set(path) == {"post"}
-        assert path["post"]["x-amazon-apigateway-integration"]["payloadFormatVersion"] == "2.0"
+    # The webhook takes only POSTs; the console's pages are read (GET) and its forms posted, on the same API.
+    routes = {path: sorted(methods) for path, methods in paths.items()}
+    assert routes == {
+        "/voice": ["post"],
+        "/voice/{proxy+}": ["post"],
+        "/console": ["get", "post"],
+        "/console/{proxy+}": ["get", "post"],
+    }
+    for path, methods in paths.items():
+        function = "ConsoleFunction" if path.startswith("/console") else "VoiceFunction"
+        for method in methods.values():
+            integration = method["x-amazon-apigateway-integration"]
+            assert integration["payloadFormatVersion"] == "2.0"
+            assert f"${{{function}.Arn}}" in integration["uri"]["Fn::Sub"], (path, integration["uri"])
     stages = [r for r in translated["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Stage"]
     assert len(stages) == 1
     assert stages[0]["Properties"]["StageName"] == "$default"
@@ -131,7 +141,7 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-FUNCTIONS = ("VoiceFunction", "HealthCheckFunction", "FormatterFunction")
+FUNCTIONS = ("VoiceFunction", "HealthCheckFunction", "FormatterFunction", "NoticeFlushFunction", "ConsoleFunction")
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -148,6 +158,7 @@ def test_policies_name_only_specific_resources(translated: dict[str, Any], funct
             assert resource != "*", f"Resource '*' for {actions}"
             # the one wildcard allowed: objects under a fixed prefix of our own bucket
             text = repr(resource).replace("${FallbackBucket.Arn}/private/*", "")
+            text = text.replace("${FallbackBucket.Arn}/fallback/*", "")
             assert "*" not in text, f"wildcard resource for {actions}: {resource}"
 
 
@@ -202,6 +213,45 @@ def test_policies_grant_exactly_what_the_formatter_needs(translated: dict[str, A
         # SAM's grant for the on-failure destination: an alarm the formatter could not deliver is kept
         "sqs:SendMessage": ["FormatterDeadLetterQueue"],
     }
+
+
+def test_policies_grant_exactly_what_the_console_needs(translated: dict[str, Any]) -> None:
+    """Rules read and written as `rules apply` writes one number (a transaction: Put/Delete per item, the
+    rules-set item in the same table), health read, events read plus the audit batch, the call log read
+    through its two named indexes, the token for the drill. No Cognito grant: signing in, answering the
+    new-password challenge and signing out are Cognito's public operations."""
+    grants = _grants(translated, "ConsoleFunction")
+    ssm = grants.pop("ssm:GetParameter")
+    index = "${CallLogTable.Arn}/index/"
+    assert grants == {
+        "dynamodb:GetItem": ["RulesTable"],
+        "dynamodb:Scan": ["EventsTable", "HealthTable", "RulesTable"],
+        "dynamodb:PutItem": ["RulesTable"],
+        "dynamodb:DeleteItem": ["RulesTable"],
+        "dynamodb:BatchGetItem": ["CallLogTable", "EventsTable", "HealthTable"],
+        "dynamodb:Query": ["EventsTable", repr({"Fn::Sub": index + "by-day"}), repr({"Fn::Sub": index + "by-number"})],
+        "dynamodb:BatchWriteItem": ["EventsTable"],
+        # the number's static fallback, as `rules apply` publishes it: the public document and the private copy
+        "s3:GetObject": [repr({"Fn::Sub": "${FallbackBucket.Arn}/fallback/*"})],
+        "s3:PutObject": [
+            repr({"Fn::Sub": "${FallbackBucket.Arn}/fallback/*"}),
+            repr({"Fn::Sub": "${FallbackBucket.Arn}/private/*"}),
+        ],
+        "s3:DeleteObject": [
+            repr({"Fn::Sub": "${FallbackBucket.Arn}/fallback/*"}),
+            repr({"Fn::Sub": "${FallbackBucket.Arn}/private/*"}),
+        ],
+    }
+    (ssm_resource,) = ssm
+    assert "TwilioAuthTokenParameterName" in ssm_resource
+    assert not any(action.startswith("cognito") for action in grants)
+
+
+def test_the_call_log_indexes_the_console_may_query_exist(template: dict[str, Any]) -> None:
+    indexes = {
+        index["IndexName"] for index in template["Resources"]["CallLogTable"]["Properties"]["GlobalSecondaryIndexes"]
+    }
+    assert indexes == {"by-number", "by-day"}
 
 
 def test_no_grant_is_conditional_but_the_formatters_own_partition(translated: dict[str, Any]) -> None:
@@ -274,10 +324,14 @@ def _evaluate(node: Any, params: dict[str, str], conditions: dict[str, Any]) -> 
         ("twilio-auth-token", "parameter/twilio-auth-token"),
     ],
 )
-def test_ssm_grant_is_the_exact_parameter_arn(translated: dict[str, Any], name: str, arn_suffix: str) -> None:
+@pytest.mark.parametrize("function", ["VoiceFunction", "ConsoleFunction"])
+def test_ssm_grant_is_the_exact_parameter_arn(
+    translated: dict[str, Any], name: str, arn_suffix: str, function: str
+) -> None:
     pattern = translated["Parameters"]["TwilioAuthTokenParameterName"]["AllowedPattern"]
     assert re.fullmatch(pattern, name)
-    (statement,) = [s for s in _policy_statements(translated) if "ssm:GetParameter" in _as_list(s["Action"])]
+    statements = _policy_statements(translated, function)
+    (statement,) = [s for s in statements if "ssm:GetParameter" in _as_list(s["Action"])]
     params = {
         "TwilioAuthTokenParameterName": name,
         "AWS::Partition": "aws",
@@ -300,6 +354,117 @@ def test_parameters(template: dict[str, Any]) -> None:
     assert params["PublicBaseUrl"]["Default"] == ""
     assert re.fullmatch(params["PublicBaseUrl"]["AllowedPattern"], "https://voice.example.com")
     assert params["LogLevel"]["Default"] in params["LogLevel"]["AllowedValues"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The operator console: its function and its Cognito user pool
+# ---------------------------------------------------------------------------------------------------
+
+CONSOLE_ENV = {
+    "CONSOLE_USER_POOL_ID": {"Ref": "ConsoleUserPool"},
+    "CONSOLE_CLIENT_ID": {"Ref": "ConsoleUserPoolClient"},
+    "RULES_TABLE_NAME": {"Ref": "RulesTable"},
+    "HEALTH_TABLE_NAME": {"Ref": "HealthTable"},
+    "EVENTS_TABLE_NAME": {"Ref": "EventsTable"},
+    "CALL_LOG_TABLE_NAME": {"Ref": "CallLogTable"},
+    "HEALTH_DOWN_AFTER": {"Ref": "HealthDownAfter"},
+    "HEALTH_UP_AFTER": {"Ref": "HealthUpAfter"},
+    "DYNAMODB_TIMEOUT_SECONDS": "5",
+    "TWILIO_AUTH_TOKEN_PARAM": {"Ref": "TwilioAuthTokenParameterName"},
+    "PUBLIC_BASE_URL": {"Ref": "PublicBaseUrl"},
+    "TWILIO_ACCOUNT_SID": {"Ref": "TwilioAccountSid"},
+    "FALLBACK_BUCKET": {"Ref": "FallbackBucket"},
+    "FALLBACK_BASE_URL": {"Fn::Sub": "https://${FallbackBucket.RegionalDomainName}/fallback/"},
+    "POWERTOOLS_SERVICE_NAME": "failover-did",
+    "POWERTOOLS_METRICS_NAMESPACE": "FailoverDid",
+    "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
+}
+
+
+def test_console_function_settings(translated: dict[str, Any]) -> None:
+    resources = translated["Resources"]
+    props = resources["ConsoleFunction"]["Properties"]
+    voice = resources["VoiceFunction"]["Properties"]
+    assert props["Handler"] == "failover_did_console.app.handler"
+    assert (props["Runtime"], props["Architectures"]) == (voice["Runtime"], voice["Architectures"])
+    assert props["Timeout"] < 30  # API Gateway's integration timeout
+    assert props["LoggingConfig"]["LogGroup"] == {"Ref": "ConsoleFunctionLogGroup"}
+    assert resources["ConsoleFunctionLogGroup"]["Properties"]["RetentionInDays"] == 30
+    # the same fallback documents as `rules apply` publishes (the stack's FallbackBaseUrl output)
+    base_url = translated["Outputs"]["FallbackBaseUrl"]["Value"]
+    assert props["Environment"]["Variables"]["FALLBACK_BASE_URL"] == base_url
+    assert props["Environment"]["Variables"] == CONSOLE_ENV
+    # the console needs no secret of its own: no client secret, and the Twilio token stays in SSM
+    assert not any(re.search(r"SECRET|PASSWORD", name) for name in CONSOLE_ENV)
+
+
+def test_console_user_pool(template: dict[str, Any]) -> None:
+    pool = template["Resources"]["ConsoleUserPool"]["Properties"]
+    assert pool["UsernameAttributes"] == ["email"]
+    assert pool["UsernameConfiguration"] == {"CaseSensitive": False}
+    assert pool["AutoVerifiedAttributes"] == ["email"]
+    # nobody signs up: an admin creates each user, and Cognito emails the temporary password
+    admin_create = pool["AdminCreateUserConfig"]
+    assert admin_create["AllowAdminCreateUserOnly"] is True
+    message = admin_create["InviteMessageTemplate"]["EmailMessage"]["Fn::Sub"]
+    assert "{username}" in message and "{####}" in message and "/console" in message
+    assert pool["EmailConfiguration"] == {"EmailSendingAccount": "COGNITO_DEFAULT"}
+    policy = pool["Policies"]["PasswordPolicy"]
+    assert policy["MinimumLength"] >= 12
+    assert policy["RequireLowercase"] and policy["RequireUppercase"] and policy["RequireNumbers"]
+    assert 1 <= policy["TemporaryPasswordValidityDays"] <= 7
+    assert pool["UserPoolTier"] == "LITE"
+
+
+def test_console_app_client(template: dict[str, Any]) -> None:
+    client = template["Resources"]["ConsoleUserPoolClient"]["Properties"]
+    assert client["UserPoolId"] == {"Ref": "ConsoleUserPool"}
+    assert client["GenerateSecret"] is False
+    assert sorted(client["ExplicitAuthFlows"]) == ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_PASSWORD_AUTH"]
+    assert client["PreventUserExistenceErrors"] == "ENABLED"  # a wrong email reads as a wrong password
+    assert client["EnableTokenRevocation"] is True  # logout revokes the refresh token
+
+
+def test_console_groups_and_first_admin(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    groups = {
+        props["GroupName"]: props["UserPoolId"]
+        for props in (r["Properties"] for r in resources.values() if r["Type"] == "AWS::Cognito::UserPoolGroup")
+    }
+    assert groups == {"admin": {"Ref": "ConsoleUserPool"}, "viewer": {"Ref": "ConsoleUserPool"}}
+
+    parameter = template["Parameters"]["ConsoleAdminEmail"]
+    assert parameter["Default"] == ""
+    for good in ("", "ops@example.com"):
+        assert re.fullmatch(parameter["AllowedPattern"], good)
+    for bad in ("ops", "ops@", "@example.com", "a b@example.com", "ops@example"):
+        assert not re.fullmatch(parameter["AllowedPattern"], bad), bad
+    assert template["Conditions"]["HasConsoleAdmin"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ConsoleAdminEmail"}, ""]}]
+    }
+
+    user = resources["ConsoleFirstAdmin"]
+    assert user["Type"] == "AWS::Cognito::UserPoolUser" and user["Condition"] == "HasConsoleAdmin"
+    assert user["Properties"]["Username"] == {"Ref": "ConsoleAdminEmail"}
+    assert user["Properties"]["DesiredDeliveryMediums"] == ["EMAIL"]
+    attributes = {a["Name"]: a["Value"] for a in user["Properties"]["UserAttributes"]}
+    assert attributes == {"email": {"Ref": "ConsoleAdminEmail"}, "email_verified": "true"}
+    attachment = resources["ConsoleFirstAdminInGroup"]
+    assert attachment["Type"] == "AWS::Cognito::UserPoolUserToGroupAttachment"
+    assert attachment["Condition"] == "HasConsoleAdmin" and attachment["DependsOn"] == "ConsoleFirstAdmin"
+    assert attachment["Properties"] == {
+        "UserPoolId": {"Ref": "ConsoleUserPool"},
+        "GroupName": {"Ref": "ConsoleAdminGroup"},
+        "Username": {"Ref": "ConsoleAdminEmail"},
+    }
+    assert resources["ConsoleAdminGroup"]["Properties"]["GroupName"] == "admin"
+
+
+def test_console_outputs(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    assert outputs["ConsoleUrl"]["Value"]["Fn::Sub"] == outputs["ApiBaseUrl"]["Value"]["Fn::Sub"] + "/console"
+    assert outputs["ConsoleUserPoolId"]["Value"] == {"Ref": "ConsoleUserPool"}
+    assert outputs["ConsoleClientId"]["Value"] == {"Ref": "ConsoleUserPoolClient"}
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -143,6 +143,12 @@ class HealthReader:
         self._cache.clear()
 
 
+def health_of(targets: Collection[str]) -> dict[str, TargetHealth]:
+    """The stored health of `targets` (those ever checked), in one batched read of their shards."""
+    found = _read_entries(sorted({shard_key(t) for t in targets})) if targets else {}
+    return {t: decode(t, found[t]) for t in targets if t in found}
+
+
 def _read_entries(keys: list[str]) -> dict[str, Entry]:
     found: dict[str, Entry] = {}
     for shard in HealthShard.batch_get(keys):
