@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
     from failover_did.store.rules_store import Change, StoredRule
 
 CACHE_CONTROL = "no-cache"
+PUBLISH_THREADS = 8
+"""S3 writes in flight at once: each number's documents are independent objects, and one at a time a
+thousand numbers wait out two thousand round trips."""
 DIGEST_METADATA = "sha256"
 
 
@@ -186,33 +190,41 @@ def publish_after_apply(
     except PynamoDBException as error:
         why = f"the rules could not be read back to publish them: {error.msg}"
         return [FallbackResult(number, "failed", None, why) for number in wanted]
-    results: list[FallbackResult] = []
-    for change in changes:
+
+    def bring_in_line(change: Change) -> FallbackResult | None:
         now = stored.get(change.number)
         try:
             if change.action in ("added", "changed", "unchanged"):
                 if now is None or now.fallback_key is None:
-                    continue  # deleted by someone else since our write: their delete removed the document
+                    return None  # deleted by someone else since our write: their delete removed the document
                 url = publisher.url(now.fallback_key)
                 if change.action != "unchanged":
                     publisher.publish(now.rule, now.fallback_key)
-                    results.append(FallbackResult(change.number, "published", url))
-                elif publisher.is_current(now.rule, now.fallback_key):
-                    results.append(FallbackResult(change.number, "current", url))
-                else:
-                    publisher.publish(now.rule, now.fallback_key)
-                    results.append(FallbackResult(change.number, "republished", url))
-            elif change.action == "deleted" and change.fallback_key:
+                    return FallbackResult(change.number, "published", url)
+                if publisher.is_current(now.rule, now.fallback_key):
+                    return FallbackResult(change.number, "current", url)
+                publisher.publish(now.rule, now.fallback_key)
+                return FallbackResult(change.number, "republished", url)
+            if change.action == "deleted" and change.fallback_key:
                 url = publisher.url(change.fallback_key)
                 if now is None:
                     publisher.delete(change.fallback_key, change.number)
                 else:  # added again since: its private copy is the new rule's
                     publisher.delete_public(change.fallback_key)
-                results.append(FallbackResult(change.number, "deleted", url))
+                return FallbackResult(change.number, "deleted", url)
         except (ClientError, BotoCoreError) as error:
             key = change.fallback_key or (now.fallback_key if now else None)
-            results.append(FallbackResult(change.number, "failed", key and publisher.url(key), describe_error(error)))
-    return results
+            return FallbackResult(change.number, "failed", key and publisher.url(key), describe_error(error))
+        return None
+
+    work = [c for c in changes if c.action in ("added", "changed", "unchanged", "deleted")]
+    if len(work) <= 1:
+        outcomes = [bring_in_line(change) for change in work]
+    else:
+        _ = publisher.client  # made once, before the threads share it (a made boto3 client is thread-safe)
+        with ThreadPoolExecutor(PUBLISH_THREADS, thread_name_prefix="fallback-publish") as pool:
+            outcomes = list(pool.map(bring_in_line, work))
+    return [result for result in outcomes if result is not None]
 
 
 def describe_error(error: Exception) -> str:
