@@ -110,12 +110,32 @@ def cache_module_list() -> None:
     backends.list_of_moto_modules = lambda: modules
 
 
+WARMED_SERVICES = ("dynamodb", "s3", "sns", "sqs", "ssm")
+"""The services the local stack uses, in the order it first asks them."""
+
+
+def _warm(services: tuple[str, ...]) -> None:
+    """Import each service's moto modules and read its API model, as moto does on the service's first request,
+    while the server already listens: the stack's own start-up work overlaps them. (moto creates a service's
+    app under a lock all requests take, so an import there, such as SSM's of moto's EC2 models, which takes
+    seconds, would otherwise hold up every request behind it.) Nothing here creates a backend."""
+    import importlib
+
+    from moto.core.utils import get_service_model
+
+    for service in services:
+        for part in ("models", "responses", "urls"):
+            importlib.import_module(f"moto.{service}.{part}")
+        get_service_model(service)
+
+
 def main(argv: list[str]) -> None:
     from moto.server import main as moto_main
 
     (port,) = argv
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request, no start-up banner
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=_warm, args=(WARMED_SERVICES,), name="warm", daemon=True).start()
     cache_module_list()
     fast_dynamodb_reads()
     backup_tables_once()

@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 
 CACHE_CONTROL = "no-cache"
 PUBLISH_THREADS = 8
-"""S3 writes in flight at once: each number's documents are independent objects, and one at a time a
-thousand numbers wait out two thousand round trips."""
+"""S3 writes in flight at once for `rules apply`: each number's documents are independent objects, and one
+at a time a thousand numbers wait out two thousand round trips."""
 DIGEST_METADATA = "sha256"
 
 
@@ -173,11 +173,13 @@ def publish_after_apply(
     changes: Sequence[Change],
     publisher: Publisher,
     read_stored: Callable[[Sequence[str]], Mapping[str, StoredRule]] | None = None,
+    threads: int = PUBLISH_THREADS,
 ) -> list[FallbackResult]:
     """Bring the bucket in line with the table after `apply_rules`: each number the file names is read back
     and the rule *stored* is published (an apply that ran meanwhile is then not undone by ours). A failure
     is reported per number (the rules are written already); running the apply again repairs it. Numbers
-    kept but not in the file are left alone; one deleted meanwhile by someone else has nothing to publish."""
+    kept but not in the file are left alone; one deleted meanwhile by someone else has nothing to publish.
+    Up to `threads` numbers are published at once."""
     from botocore.exceptions import BotoCoreError, ClientError
     from pynamodb.exceptions import PynamoDBException
 
@@ -218,11 +220,11 @@ def publish_after_apply(
         return None
 
     work = [c for c in changes if c.action in ("added", "changed", "unchanged", "deleted")]
-    if len(work) <= 1:
+    if len(work) <= 1 or threads <= 1:
         outcomes = [bring_in_line(change) for change in work]
     else:
         _ = publisher.client  # made once, before the threads share it (a made boto3 client is thread-safe)
-        with ThreadPoolExecutor(PUBLISH_THREADS, thread_name_prefix="fallback-publish") as pool:
+        with ThreadPoolExecutor(threads, thread_name_prefix="fallback-publish") as pool:
             outcomes = list(pool.map(bring_in_line, work))
     return [result for result in outcomes if result is not None]
 
