@@ -9,8 +9,8 @@ probed destinations and a failover on every fifth number. Prints figures; assert
 from __future__ import annotations
 
 import argparse
-import logging
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -74,6 +74,18 @@ def timed(args: list[str], env: dict[str, str]) -> tuple[float, str]:
     return elapsed, done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
 
 
+def wait_for(port: int, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--numbers", type=int, default=1000)
@@ -81,19 +93,16 @@ def main() -> None:
     options = parser.parse_args()
 
     import boto3
-    from moto.server import ThreadedMotoServer
 
     from failover_did_cli import schema
     from failover_did_cli.env import LOCAL_FALLBACK_BUCKET
-    from failover_did_cli.local_stack import free_port, serialise_dynamodb
+    from failover_did_cli.local_stack import free_port
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    serialise_dynamodb()  # as the local stack runs it
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    port = free_port()  # the emulation as `failover-did local` runs it: moto's server in its own process
+    server = subprocess.Popen([sys.executable, "-m", "failover_did_cli.aws_emulation", str(port)])
     url = f"http://127.0.0.1:{port}"
     try:
+        wait_for(port)
         client = boto3.client(
             "dynamodb", endpoint_url=url, region_name="us-east-1", aws_access_key_id="l", aws_secret_access_key="l"
         )
@@ -117,7 +126,8 @@ def main() -> None:
             median = statistics.median(t for t, _ in runs)
             print(f"{' '.join(args):<40} {median:6.2f} s (median of {options.runs})   {runs[-1][1][:90]}")
     finally:
-        server.stop()
+        server.terminate()
+        server.wait(timeout=10)
 
 
 if __name__ == "__main__":

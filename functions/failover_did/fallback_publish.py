@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -32,6 +33,9 @@ FALLBACK_PREFIX = "fallback/"
 """Every published fallback document's key starts with this (the template's bucket policy lets anyone GET
 `fallback/*` and nothing else); the fallback base URL ends with it."""
 CACHE_CONTROL = "no-cache"
+PUBLISH_THREADS = 8
+"""S3 writes in flight at once for `rules apply`: each number's documents are independent objects, and one
+at a time a thousand numbers wait out two thousand round trips."""
 DIGEST_METADATA = "sha256"
 
 
@@ -168,11 +172,13 @@ def publish_after_apply(
     changes: Sequence[Change],
     publisher: Publisher,
     read_stored: Callable[[Sequence[str]], Mapping[str, StoredRule]] | None = None,
+    threads: int = PUBLISH_THREADS,
 ) -> list[FallbackResult]:
     """Bring the bucket in line with the table after `apply_rules`: each number the file names is read back
     and the rule *stored* is published (an apply that ran meanwhile is then not undone by ours). A failure
     is reported per number (the rules are written already); running the apply again repairs it. Numbers
-    kept but not in the file are left alone; one deleted meanwhile by someone else has nothing to publish."""
+    kept but not in the file are left alone; one deleted meanwhile by someone else has nothing to publish.
+    Up to `threads` numbers are published at once."""
     from botocore.exceptions import BotoCoreError, ClientError
     from pynamodb.exceptions import PynamoDBException
 
@@ -185,33 +191,41 @@ def publish_after_apply(
     except PynamoDBException as error:
         why = f"the rules could not be read back to publish them: {error.msg}"
         return [FallbackResult(number, "failed", None, why) for number in wanted]
-    results: list[FallbackResult] = []
-    for change in changes:
+
+    def bring_in_line(change: Change) -> FallbackResult | None:
         now = stored.get(change.number)
         try:
             if change.action in ("added", "changed", "unchanged"):
                 if now is None or now.fallback_key is None:
-                    continue  # deleted by someone else since our write: their delete removed the document
+                    return None  # deleted by someone else since our write: their delete removed the document
                 url = publisher.url(now.fallback_key)
                 if change.action != "unchanged":
                     publisher.publish(now.rule, now.fallback_key)
-                    results.append(FallbackResult(change.number, "published", url))
-                elif publisher.is_current(now.rule, now.fallback_key):
-                    results.append(FallbackResult(change.number, "current", url))
-                else:
-                    publisher.publish(now.rule, now.fallback_key)
-                    results.append(FallbackResult(change.number, "republished", url))
-            elif change.action == "deleted" and change.fallback_key:
+                    return FallbackResult(change.number, "published", url)
+                if publisher.is_current(now.rule, now.fallback_key):
+                    return FallbackResult(change.number, "current", url)
+                publisher.publish(now.rule, now.fallback_key)
+                return FallbackResult(change.number, "republished", url)
+            if change.action == "deleted" and change.fallback_key:
                 url = publisher.url(change.fallback_key)
                 if now is None:
                     publisher.delete(change.fallback_key, change.number)
                 else:  # added again since: its private copy is the new rule's
                     publisher.delete_public(change.fallback_key)
-                results.append(FallbackResult(change.number, "deleted", url))
+                return FallbackResult(change.number, "deleted", url)
         except (ClientError, BotoCoreError) as error:
             key = change.fallback_key or (now.fallback_key if now else None)
-            results.append(FallbackResult(change.number, "failed", key and publisher.url(key), describe_error(error)))
-    return results
+            return FallbackResult(change.number, "failed", key and publisher.url(key), describe_error(error))
+        return None
+
+    work = [c for c in changes if c.action in ("added", "changed", "unchanged", "deleted")]
+    if len(work) <= 1 or threads <= 1:
+        outcomes = [bring_in_line(change) for change in work]
+    else:
+        _ = publisher.client  # made once, before the threads share it (a made boto3 client is thread-safe)
+        with ThreadPoolExecutor(threads, thread_name_prefix="fallback-publish") as pool:
+            outcomes = list(pool.map(bring_in_line, work))
+    return [result for result in outcomes if result is not None]
 
 
 def describe_error(error: Exception) -> str:

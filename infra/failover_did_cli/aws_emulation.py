@@ -7,7 +7,9 @@ It ends when the process that started it does (it never outlives its `failover-d
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 import logging
 import os
 import sys
@@ -74,12 +76,76 @@ def accept_local_emails() -> None:
     utils.FORMATS["email"] = r"[^@\s]+@[^@\s]+"
 
 
+FAST_JSON_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan"})
+"""DynamoDB reads whose answers are items: moto's generic serializer walks every attribute value against the
+API's shapes, most of the emulation's CPU for a scan of a thousand rules. Their results are already in the
+wire's shape (DynamoDB JSON), so they are written as JSON directly."""
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, bytes):  # B and BS values: base64 on the wire
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _without_none(result: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in result.items() if value is not None}
+
+
+def fast_dynamodb_reads() -> None:
+    from moto.dynamodb.responses import DynamoResult
+
+    generic = DynamoResult.execute_result
+    if getattr(generic, "fast", False):
+        return
+
+    def execute_result(self: Any, context: Any) -> Any:
+        if context.operation_model.name not in FAST_JSON_OPERATIONS or not isinstance(self.result, dict):
+            return generic(self, context)
+        body = json.dumps(_without_none(self.result), default=_json_default, separators=(",", ":"))
+        return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
+
+    execute_result.fast = True  # type: ignore[attr-defined]
+    DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
+
+
+def cache_module_list() -> None:
+    """moto finds each request's service by listing its own package directory (twice, under a global lock):
+    the list never changes while it runs, so it is read once."""
+    from moto import backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+
+
+WARMED_SERVICES = ("dynamodb", "s3", "sns", "sqs", "ssm", "cognitoidp")
+"""The services the local stack uses, in the order it first asks them."""
+
+
+def _warm(services: tuple[str, ...]) -> None:
+    """Import each service's moto modules and read its API model, as moto does on the service's first request,
+    while the server already listens: the stack's own start-up work overlaps them. (moto creates a service's
+    app under a lock all requests take, so an import there, such as SSM's of moto's EC2 models, which takes
+    seconds, would otherwise hold up every request behind it.) Nothing here creates a backend."""
+    import importlib
+
+    from moto.core.utils import get_service_model
+
+    for service in services:
+        for part in ("models", "responses", "urls"):
+            importlib.import_module(f"moto.{service}.{part}")
+        get_service_model(service)
+
+
 def main(argv: list[str]) -> None:
     from moto.server import main as moto_main
 
     (port,) = argv
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request, no start-up banner
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=_warm, args=(WARMED_SERVICES,), name="warm", daemon=True).start()
+    cache_module_list()
+    fast_dynamodb_reads()
     backup_tables_once()
     serialise_dynamodb()  # after: its lock is taken outside the per-transaction memo
     accept_local_emails()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
 
@@ -22,6 +23,9 @@ from failover_did_cli.local_stack import (
 
 CLI = ".venv/bin/failover-did"  # as the README's set-up leaves it: `make install` puts nothing on PATH
 SHOWN_NUMBERS = 5
+LOCAL_PUBLISH_THREADS = 2
+"""The emulation answering calls is the one the fallbacks are written to, and its CPU is what they cost:
+two at a time overlap our side of a write with its side, and a call's read waits behind at most two."""
 
 
 def numbers_summary(numbers: list[str]) -> str:
@@ -105,7 +109,7 @@ def local(
 ) -> None:
     """Run the voice webhook and its AWS emulation (moto) in this process."""
     from failover_did_cli.fallback_publish import NotConfigured, Publisher, config_from_env, publish_after_apply
-    from failover_did_cli.rules_cmd import SYMBOL, Applied, _apply_rules, fallback_line
+    from failover_did_cli.rules_cmd import SYMBOL, Applied, _apply_rules, fallback_line, read_rules
 
     stack = LocalStack(
         host=host,
@@ -123,15 +127,22 @@ def local(
 
     signal.signal(signal.SIGTERM, stop)
     rules_file = rules_path or demo_rules_path()
+    # The file is read and judged while the emulation starts (its tables are new: nothing stored to judge
+    # against); the local stack probes loopback and private addresses, so they are allowed.
+    reading = ThreadPoolExecutor(1, thread_name_prefix="rules-file")
+    judged = reading.submit(read_rules, rules_file, allow_private=True)
+    reading.shutdown(wait=False)
     try:
         stack.start()
         stack.start_containers()
-        changes, _ = _apply_rules(rules_file, prune=False)  # as `rules apply` stores (start-up is not audited)
+        # as `rules apply` stores (start-up is not audited)
+        changes, _ = _apply_rules(rules_file, prune=False, judged_alone=judged.result())
         stack.listen()  # only now: a call never finds the rules still loading
         stack.serve_in_background()
         # The static fallbacks are for when the webhook fails: calls are answered while they are published.
         try:
-            applied = Applied(changes, publish_after_apply(changes, Publisher(config_from_env())))
+            results = publish_after_apply(changes, Publisher(config_from_env()), threads=LOCAL_PUBLISH_THREADS)
+            applied = Applied(changes, results)
         except NotConfigured as reason:
             applied = Applied(changes, not_published=str(reason))
     except PortBusy as busy:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,16 +104,22 @@ def apply_and_publish(path: Path, *, prune: bool = False, audit_by: str | None =
     return Applied(changes, publish_after_apply(changes, publisher), audit_error=audit_error)
 
 
-def _apply_rules(path: Path, *, prune: bool) -> tuple[list[Change], list[RuleChange]]:
+def _apply_rules(
+    path: Path, *, prune: bool, judged_alone: Mapping[str, Rule] | None = None
+) -> tuple[list[Change], list[RuleChange]]:
     """Read the rules (the rules-set version first), judge the file against them, and write it only if
     nobody wrote the rules in between (rules_store.apply_rules). Returns the changes, and each number's
-    rule before and after for the audit events."""
+    rule before and after for the audit events. `judged_alone`: the file already read and judged with no
+    stored numbers (the local stack reads it while its emulation starts); used only if none are stored."""
     from failover_did.store import rules_store
     from failover_did.store.audit import RuleChange
 
     with store_errors():
         snapshot = rules_store.read_snapshot()
-        rules = read_rules(path, known_numbers=snapshot.numbers)
+        if judged_alone is not None and not snapshot.numbers:
+            rules = dict(judged_alone)
+        else:
+            rules = read_rules(path, known_numbers=snapshot.numbers)
         changes = rules_store.apply_rules(rules, prune=prune, snapshot=snapshot)
     audit = [
         RuleChange(

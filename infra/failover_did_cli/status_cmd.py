@@ -46,10 +46,13 @@ def status(number: str | None, prefix: str | None, wanted: tuple[str, ...], page
         last_run = health_store.last_run()
     if number and not stored:
         raise click.ClickException(f"no rule for {number}")
-    judged = [number_view(rule, health) for rule in stored]
     statuses = {STATUSES[w] for w in wanted}
-    judged = [j for j in judged if not statuses or j.protection.status in statuses]
-    shown = page.of(judged)
+    if statuses:  # every number judged, to keep those in the statuses asked for
+        judged = [number_view(rule, health) for rule in stored]
+        judged = [j for j in judged if j.protection.status in statuses]
+        total, shown = len(judged), page.of(judged)
+    else:  # only the page shown is judged
+        total, shown = len(stored), [number_view(rule, health) for rule in page.of(stored)]
     numbers = [view.rule.number for view in shown]
     with store_errors():
         last = event_store.last_failovers(now - timedelta(days=31), numbers) if numbers else {}
@@ -72,6 +75,6 @@ def status(number: str | None, prefix: str | None, wanted: tuple[str, ...], page
         )
     print_table(table, width=220)
     checked = f"last health check {last_run}" if last_run else "no health check has run yet"
-    click.echo(f"{page.footer(len(judged), 'number(s)')}; {checked}")
+    click.echo(f"{page.footer(total, 'number(s)')}; {checked}")
     if unreachable:
         click.echo(ADVICE.format(targets=", ".join(sorted(set(unreachable)))))

@@ -19,7 +19,7 @@ def own_environment() -> Iterator[None]:
     the table models keep the connection they made: neither may leak into the next test."""
     import os
 
-    from failover_did.store import failovers
+    from failover_did.store import failovers, rules_store
     from failover_did.store.tables import CallItem, EventItem, FailoverCount, HealthShard, RuleItem, RulesSetItem
 
     saved = dict(os.environ)
@@ -29,6 +29,7 @@ def own_environment() -> Iterator[None]:
     for model in (RuleItem, RulesSetItem, CallItem, HealthShard, EventItem, FailoverCount):
         model._connection = None
     failovers._connection.cache_clear()
+    rules_store._connection_for.cache_clear()
 
 
 @pytest.fixture

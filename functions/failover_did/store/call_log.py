@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -31,7 +30,7 @@ from pynamodb.exceptions import PynamoDBException
 
 from failover_did.call_record import CallOutcome, CallRecord, TierAttempt
 from failover_did.store import breaker, events
-from failover_did.store.tables import TIMEOUT_SECONDS, CallLogItem, aws_region
+from failover_did.store.tables import TIMEOUT_SECONDS, CallLogItem, aws_region, botocore_session
 
 RECORDING_GRACE_SECONDS = 6.0  # how long the status callback waits for a voicemail's recording
 POLL_SECONDS = 0.5
@@ -57,7 +56,7 @@ def _client() -> Any:
         read_timeout=TIMEOUT_SECONDS,
         retries={"max_attempts": 2, "mode": "standard"},
     )
-    return boto3.client("dynamodb", region_name=aws_region(), config=config)
+    return botocore_session().create_client("dynamodb", region_name=aws_region(), config=config)
 
 
 def _table() -> str:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
@@ -269,12 +270,27 @@ def _version_now() -> int | None:
 
 def _connection() -> Connection:
     meta = RuleItem.Meta
+    return _connection_for(
+        aws_region(),
+        getattr(meta, "host", None),
+        meta.connect_timeout_seconds,
+        meta.read_timeout_seconds,
+        meta.max_retry_attempts,
+    )
+
+
+@lru_cache(maxsize=4)
+def _connection_for(
+    region: str, host: str | None, connect_timeout: float, read_timeout: float, retries: int
+) -> Connection:
+    # One per setting for the process: each new connection is a new botocore client, which loads the
+    # service's model again (a tenth of a second or more; a large apply makes one per transaction).
     return Connection(
-        region=aws_region(),
-        host=getattr(meta, "host", None),
-        connect_timeout_seconds=meta.connect_timeout_seconds,
-        read_timeout_seconds=meta.read_timeout_seconds,
-        max_retry_attempts=meta.max_retry_attempts,
+        region=region,
+        host=host,
+        connect_timeout_seconds=connect_timeout,
+        read_timeout_seconds=read_timeout,
+        max_retry_attempts=retries,
     )
 
 

@@ -5,8 +5,9 @@ the template sets on each function."""
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from botocore.session import Session, get_session
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
@@ -16,7 +17,11 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
+from pynamodb.connection import base as pynamodb_base
 from pynamodb.models import Model
+
+if TYPE_CHECKING:
+    from botocore.loaders import Loader
 
 RULES_TABLE_ENV = "RULES_TABLE_NAME"
 CALLS_TABLE_ENV = "CALLS_TABLE_NAME"
@@ -30,6 +35,25 @@ TIMEOUT_ENV = "DYNAMODB_TIMEOUT_SECONDS"
 # one retry of at most 0.5 s each, then the last known rule or the static fallback. The operator's
 # commands set a longer timeout (failover_did_cli.env.configure_aws).
 TIMEOUT_SECONDS = float(os.environ.get(TIMEOUT_ENV) or 0.5)
+
+
+_shared_loader: list[Loader] = []
+
+
+def botocore_session() -> Session:
+    """A new botocore session that reads the API's models (endpoints, DynamoDB) through one loader per process.
+    PynamoDB makes a session for each model's connection, and each would read and parse those files anew:
+    about a tenth of a second each, once per table a process touches. Every session made here shares the
+    first one's loader, which keeps what it read."""
+    session = get_session()
+    if _shared_loader:
+        session.register_component("data_loader", _shared_loader[0])
+    else:
+        _shared_loader.append(session.get_component("data_loader"))
+    return session
+
+
+pynamodb_base.get_session = botocore_session  # type: ignore[attr-defined]  # where PynamoDB looks it up
 
 
 def aws_region() -> str:

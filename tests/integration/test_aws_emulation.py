@@ -1,0 +1,175 @@
+"""The local stack's AWS emulation answers DynamoDB reads as plain JSON (aws_emulation.fast_dynamodb_reads),
+not through moto's generic serializer: each answer must be what moto itself gives (here: moto in-process,
+which keeps the generic one), for items with every attribute type, absent items, projections, pages,
+counts, indexes, consumed capacity and batch reads. Also: PynamoDB's sessions share one loader."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from failover_did_cli.local_stack import free_port
+
+ITEMS = 30
+Reads = list[tuple[str, dict[str, Any]]]
+
+
+def seed(client: Any) -> None:
+    client.create_table(
+        TableName="reads",
+        KeySchema=[{"AttributeName": "h", "KeyType": "HASH"}, {"AttributeName": "r", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "h", "AttributeType": "S"},
+            {"AttributeName": "r", "AttributeType": "N"},
+            {"AttributeName": "g", "AttributeType": "B"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-g",
+                "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for i in range(ITEMS):
+        nested = [{"NULL": True}, {"BOOL": False}, {"N": "1.5"}, {"SS": ["p", "q"]}, {"NS": ["1", "2"]}]
+        client.put_item(
+            TableName="reads",
+            Item={
+                "h": {"S": "a"},
+                "r": {"N": str(i)},
+                "g": {"B": bytes([i, 255, 0])},
+                "bs": {"BS": [b"\x00\x01", b"\xff"]},
+                "m": {"M": {"x": {"L": nested}}},
+                "u": {"S": 'é\u2028"<>&'},
+            },
+        )
+
+
+def reads(client: Any) -> Reads:
+    """The read requests to compare, each answer without its ResponseMetadata."""
+    key = {"h": {"S": "a"}, "r": {"N": "3"}}
+    first = client.scan(TableName="reads", Limit=7)
+    calls: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+        ("get", lambda: client.get_item(TableName="reads", Key=key, ReturnConsumedCapacity="TOTAL")),
+        ("get absent", lambda: client.get_item(TableName="reads", Key={"h": {"S": "a"}, "r": {"N": "99"}})),
+        ("get projected", lambda: client.get_item(TableName="reads", Key=key, ProjectionExpression="g, m.x[1]")),
+        (
+            "query page",
+            lambda: client.query(
+                TableName="reads",
+                KeyConditionExpression="h = :h",
+                ExpressionAttributeValues={":h": {"S": "a"}},
+                Limit=5,
+                ReturnConsumedCapacity="INDEXES",
+            ),
+        ),
+        (
+            "query count",
+            lambda: client.query(
+                TableName="reads",
+                KeyConditionExpression="h = :h",
+                ExpressionAttributeValues={":h": {"S": "a"}},
+                Select="COUNT",
+            ),
+        ),
+        (
+            "query index by binary",
+            lambda: client.query(
+                TableName="reads",
+                IndexName="by-g",
+                KeyConditionExpression="g = :g",
+                ExpressionAttributeValues={":g": {"B": bytes([3, 255, 0])}},
+            ),
+        ),
+        ("scan first page", lambda: first),
+        (
+            "scan next page filtered",
+            lambda: client.scan(
+                TableName="reads",
+                ExclusiveStartKey=first["LastEvaluatedKey"],
+                FilterExpression="r > :n",
+                ExpressionAttributeValues={":n": {"N": "20"}},
+            ),
+        ),
+        ("scan segment", lambda: client.scan(TableName="reads", Segment=0, TotalSegments=2)),
+        (
+            "batch get",
+            lambda: client.batch_get_item(
+                RequestItems={"reads": {"Keys": [key, {"h": {"S": "a"}, "r": {"N": "100"}}]}},
+                ReturnConsumedCapacity="TOTAL",
+            ),
+        ),
+    ]
+    answers = []
+    for name, call in calls:
+        answer = dict(call())
+        answer.pop("ResponseMetadata", None)
+        answers.append((name, answer))
+    return answers
+
+
+def dynamodb(endpoint: str | None = None) -> Any:
+    return boto3.client(
+        "dynamodb", region_name="us-east-1", endpoint_url=endpoint, aws_access_key_id="l", aws_secret_access_key="l"
+    )
+
+
+def wait_for_port(port: int, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def emulation() -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "failover_did_cli.aws_emulation", str(port)], stdout=subprocess.DEVNULL
+    )
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_each_read_answers_as_moto_itself_does(emulation: str) -> None:
+    with mock_aws():
+        client = dynamodb()
+        seed(client)
+        expected = reads(client)
+    client = dynamodb(emulation)
+    seed(client)
+    got = reads(client)
+    assert [name for name, _ in got] == [name for name, _ in expected]
+    for (name, answer), (_, want) in zip(got, expected, strict=True):
+        assert answer == want, name
+    assert got[0][1]["Item"]["g"] == {"B": bytes([3, 255, 0])}  # binary comes back as bytes, not base64 text
+
+
+def test_the_tables_sessions_share_one_loader() -> None:
+    from failover_did.store.tables import CallItem, EventItem, RuleItem, botocore_session
+
+    loaders = {
+        id(model._get_connection().connection.session.get_component("data_loader"))
+        for model in (RuleItem, EventItem, CallItem)
+    }
+    loaders.add(id(botocore_session().get_component("data_loader")))
+    assert len(loaders) == 1
