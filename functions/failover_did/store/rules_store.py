@@ -10,11 +10,13 @@ releases it with the version bump."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
@@ -269,12 +271,28 @@ def _version_now() -> int | None:
 
 def _connection() -> Connection:
     meta = RuleItem.Meta
+    return _connection_to(
+        aws_region(),
+        getattr(meta, "host", None),
+        meta.connect_timeout_seconds,
+        meta.read_timeout_seconds,
+        meta.max_retry_attempts,
+        os.environ.get("AWS_ENDPOINT_URL"),
+    )
+
+
+@lru_cache(maxsize=4)
+def _connection_to(
+    region: str, host: str | None, connect: float, read: float, retries: int, endpoint: str | None
+) -> Connection:
+    """One connection per process and settings (`endpoint` is read by botocore when the client is made):
+    each new one builds a botocore client, tens of milliseconds of CPU per apply."""
     return Connection(
-        region=aws_region(),
-        host=getattr(meta, "host", None),
-        connect_timeout_seconds=meta.connect_timeout_seconds,
-        read_timeout_seconds=meta.read_timeout_seconds,
-        max_retry_attempts=meta.max_retry_attempts,
+        region=region,
+        host=host,
+        connect_timeout_seconds=connect,
+        read_timeout_seconds=read,
+        max_retry_attempts=retries,
     )
 
 
