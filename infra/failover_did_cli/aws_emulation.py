@@ -7,7 +7,9 @@ It ends when the process that started it does (it never outlives its `failover-d
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import json
 import logging
 import os
 import pickle
@@ -15,7 +17,7 @@ import socket
 import sys
 import threading
 import time
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from failover_did_cli.local_stack import AWS_HOST, serialise_dynamodb
@@ -90,7 +92,7 @@ def undo_by_item() -> None:
             for operation in entry.values() if isinstance(entry, dict) else []:
                 table = backend.tables.get(operation.get("TableName")) if isinstance(operation, dict) else None
                 key = _key_of(table, operation) if table is not None else None
-                if key is not None:
+                if table is not None and key is not None:
                     kept.append((table, *key, copy.deepcopy(table.get_item(*key))))
         try:
             return transact(backend, transact_items, *args, **kwargs)
@@ -99,7 +101,7 @@ def undo_by_item() -> None:
                 _put_back(table, hash_value, range_value, item)
             raise
 
-    DynamoDBBackend.transact_write_items = by_item  # type: ignore[method-assign]
+    DynamoDBBackend.transact_write_items = by_item  # type: ignore[method-assign,assignment]
 
 
 def _copy_tree(value: Any, memo: Any = None) -> Any:
@@ -117,7 +119,7 @@ def parse_update_expressions_once() -> None:
     tree is only ever read, or copied before use), and the copy goes through _copy_tree."""
     from moto.dynamodb.parsing import expressions, validators
 
-    parser = expressions.UpdateExpressionParser
+    parser = expressions.UpdateExpressionParser  # type: ignore[attr-defined]
     make = parser.make.__func__  # type: ignore[attr-defined]
 
     @lru_cache(maxsize=256)
@@ -125,7 +127,7 @@ def parse_update_expressions_once() -> None:
         return make(parser, expression)
 
     parser.make = classmethod(lambda cls, expression: parsed(expression))  # type: ignore[assignment,method-assign]
-    validators.deepcopy = _copy_tree
+    validators.deepcopy = _copy_tree  # type: ignore[attr-defined,assignment]
 
 
 def cache_service_names() -> None:
@@ -142,11 +144,40 @@ def cache_method_names() -> None:
     list each class once."""
     from moto.core import responses, utils
 
-    @lru_cache(maxsize=None)
+    @cache
     def names(clazz: type) -> frozenset[str]:
         return frozenset(utils.method_names_from_class(clazz))
 
-    responses.method_names_from_class = names  # type: ignore[assignment]
+    responses.method_names_from_class = names  # type: ignore[attr-defined,assignment]
+
+
+def serialise_results_directly() -> None:
+    """moto writes each DynamoDB answer by walking the API's shape model, a large share of its time per
+    request. An answer that already is the wire's JSON (only fields of the operation's output, only JSON
+    types: no binary attribute, no timestamp) is written as it is; any other goes through moto's writer."""
+    from moto.core.responses import ActionResult, BaseResponse
+    from moto.core.utils import get_service_model
+    from moto.dynamodb.responses import DynamoHandler, DynamoResult
+
+    serialized = BaseResponse.serialized
+
+    @cache
+    def output_fields(action: str) -> frozenset[str]:
+        output = get_service_model("dynamodb").operation_model(action).output_shape
+        return frozenset(output.members) if output is not None else frozenset()
+
+    def direct(handler: Any, result: Any) -> Any:
+        if isinstance(handler, DynamoHandler) and type(result) in (ActionResult, DynamoResult):
+            answer = result.result
+            try:
+                if isinstance(answer, dict) and answer.keys() <= output_fields(handler._get_action()):
+                    body = json.dumps(answer)
+                    return 200, {"Content-Type": "application/x-amz-json-1.0", **handler.response_headers}, body
+            except (TypeError, ValueError, LookupError):  # not JSON as it is, or not an operation of the API
+                pass
+        return serialized(handler, result)
+
+    BaseResponse.serialized = direct  # type: ignore[method-assign,assignment]
 
 
 def answer_without_delay() -> None:
@@ -159,12 +190,10 @@ def answer_without_delay() -> None:
 
     def without_delay(handler: Any) -> None:
         setup(handler)
-        try:
+        with contextlib.suppress(OSError):  # not a TCP socket
             handler.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:  # not a TCP socket
-            pass
 
-    WSGIRequestHandler.setup = without_delay  # type: ignore[method-assign]
+    WSGIRequestHandler.setup = without_delay  # type: ignore[method-assign,assignment]
 
 
 def main(argv: list[str]) -> None:
@@ -178,6 +207,7 @@ def main(argv: list[str]) -> None:
     parse_update_expressions_once()
     cache_service_names()
     cache_method_names()
+    serialise_results_directly()
     answer_without_delay()
     moto_main(["--host", AWS_HOST, "--port", port])
 
