@@ -7,14 +7,17 @@ It ends when the process that started it does (it never outlives its `failover-d
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import copy
 import json
 import logging
 import os
+import pickle
+import socket
 import sys
 import threading
 import time
+from functools import cache, lru_cache
 from typing import Any
 
 from failover_did_cli.local_stack import AWS_HOST, serialise_dynamodb
@@ -26,46 +29,171 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(0)
 
 
-class _BackupOncePerTransaction:
-    """moto's TransactWriteItems backs up a table (a deep copy) once per *item* naming it, so loading 99
-    rules into a table of N costs 99 copies of N items. The backup taken for the first item is the same
-    state (nothing is written before all are copied): copy each table once per transaction."""
-
-    def __init__(self) -> None:
-        self._copies: dict[int, Any] | None = None
+class _NoTableCopies:
+    """What moto's DynamoDB models see as `copy`: a table is "copied" as itself. TransactWriteItems keeps
+    a deep copy of every table it names to put back if the transaction fails, a cost that grows with the
+    table (the call log and the event log grow with every call); undo_by_item keeps the named items
+    instead. Anything else (an item) is copied as moto copies it."""
 
     def deepcopy(self, value: Any, memo: Any = None) -> Any:
         from moto.dynamodb.models.table import Table
 
-        if self._copies is None or not isinstance(value, Table):  # items are copied as moto does
-            return copy.deepcopy(value, memo)
-        if id(value) not in self._copies:
-            self._copies[id(value)] = copy.deepcopy(value, memo)
-        return self._copies[id(value)]
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(copy, name)
 
-    def wrap(self, transact: Any) -> Any:
-        def once(backend: Any, *args: Any, **kwargs: Any) -> Any:
-            self._copies = {}
-            try:
-                return transact(backend, *args, **kwargs)
-            finally:
-                self._copies = None
 
-        return once
+def _key_of(table: Any, operation: dict[str, Any]) -> tuple[Any, Any] | None:
+    """The (hash, range) key an operation of a transaction names, as moto keys its items; None when the
+    operation names none moto would accept (it then refuses the transaction before writing that item)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    attributes = operation.get("Item") or operation.get("Key")
+    if not isinstance(attributes, dict):
+        return None
+    try:
+        hash_value = DynamoType(attributes[table.hash_key_attr])
+        range_value = DynamoType(attributes[table.range_key_attr]) if table.range_key_attr else None
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return None
+    return hash_value, range_value
 
 
-def backup_tables_once() -> None:
-    """Called before serialise_dynamodb, whose lock then holds around each transaction: one at a time,
-    so one shared memo is safe."""
+def _put_back(table: Any, hash_value: Any, range_value: Any, item: Any) -> None:
+    if range_value is None:
+        if item is None:
+            table.items.pop(hash_value, None)
+        else:
+            table.items[hash_value] = item
+        return
+    ranged = table.items.setdefault(hash_value, {})
+    if item is None:
+        ranged.pop(range_value, None)
+        if not ranged:
+            table.items.pop(hash_value, None)
+    else:
+        ranged[range_value] = item
+
+
+def undo_by_item() -> None:
+    """A failed TransactWriteItems puts back the items it names (copied before it ran), not whole-table
+    copies. Safe because serialise_dynamodb runs one DynamoDB operation at a time, and because the
+    emulation's tables have no streams (a table copy would also have put back the stream's records)."""
     from moto.dynamodb import models
     from moto.dynamodb.models import DynamoDBBackend
 
-    shim = _BackupOncePerTransaction()
-    models.copy = shim  # type: ignore[assignment,attr-defined]
-    DynamoDBBackend.transact_write_items = shim.wrap(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]
+    models.copy = _NoTableCopies()  # type: ignore[assignment,attr-defined]
+    transact = DynamoDBBackend.transact_write_items
+
+    def by_item(backend: Any, transact_items: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+        kept = []
+        for entry in transact_items if isinstance(transact_items, list) else []:
+            for operation in entry.values() if isinstance(entry, dict) else []:
+                table = backend.tables.get(operation.get("TableName")) if isinstance(operation, dict) else None
+                key = _key_of(table, operation) if table is not None else None
+                if table is not None and key is not None:
+                    kept.append((table, *key, copy.deepcopy(table.get_item(*key))))
+        try:
+            return transact(backend, transact_items, *args, **kwargs)
+        except BaseException:
+            for table, hash_value, range_value, item in reversed(kept):
+                _put_back(table, hash_value, range_value, item)
+            raise
+
+    DynamoDBBackend.transact_write_items = by_item  # type: ignore[method-assign,assignment]
+
+
+def _copy_tree(value: Any, memo: Any = None) -> Any:
+    """A deep copy of an expression tree through pickle: its nodes link to their parents, and copy.deepcopy
+    walks such a graph several times slower."""
+    try:
+        return pickle.loads(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+    except Exception:  # something in it does not pickle: copied as moto copies it
+        return copy.deepcopy(value, memo)
+
+
+def parse_update_expressions_once() -> None:
+    """moto parses an UpdateExpression twice per request and deep-copies the tree to validate it against the
+    item. The webhook's writes use a few expression texts over and over: each text is parsed once (the
+    tree is only ever read, or copied before use), and the copy goes through _copy_tree."""
+    from moto.dynamodb.parsing import expressions, validators
+
+    parser = expressions.UpdateExpressionParser  # type: ignore[attr-defined]
+    make = parser.make.__func__  # type: ignore[attr-defined]
+
+    @lru_cache(maxsize=256)
+    def parsed(expression: str) -> Any:
+        return make(parser, expression)
+
+    parser.make = classmethod(lambda cls, expression: parsed(expression))  # type: ignore[assignment,method-assign]
+    validators.deepcopy = _copy_tree  # type: ignore[attr-defined,assignment]
+
+
+def cache_service_names() -> None:
+    """moto lists its own package directory (a directory read and ~150 stat calls) on every request, under
+    its dispatcher's lock, to tell a service's name from a host name: read it once."""
+    from moto import backends
+
+    names = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: names  # type: ignore[assignment]
+
+
+def cache_method_names() -> None:
+    """moto lists a response class's methods (inspect.getmembers) on every request to find the action's:
+    list each class once."""
+    from moto.core import responses, utils
+
+    @cache
+    def names(clazz: type) -> frozenset[str]:
+        return frozenset(utils.method_names_from_class(clazz))
+
+    responses.method_names_from_class = names  # type: ignore[attr-defined,assignment]
+
+
+def serialise_results_directly() -> None:
+    """moto writes each DynamoDB answer by walking the API's shape model, a large share of its time per
+    request. An answer that already is the wire's JSON (only fields of the operation's output, only JSON
+    types: no binary attribute, no timestamp) is written as it is; any other goes through moto's writer."""
+    from moto.core.responses import ActionResult, BaseResponse
+    from moto.core.utils import get_service_model
+    from moto.dynamodb.responses import DynamoHandler, DynamoResult
+
+    serialized = BaseResponse.serialized
+
+    @cache
+    def output_fields(action: str) -> frozenset[str]:
+        output = get_service_model("dynamodb").operation_model(action).output_shape
+        return frozenset(output.members) if output is not None else frozenset()
+
+    def direct(handler: Any, result: Any) -> Any:
+        if isinstance(handler, DynamoHandler) and type(result) in (ActionResult, DynamoResult):
+            answer = result.result
+            try:
+                if isinstance(answer, dict) and answer.keys() <= output_fields(handler._get_action()):
+                    body = json.dumps(answer)
+                    return 200, {"Content-Type": "application/x-amz-json-1.0", **handler.response_headers}, body
+            except (TypeError, ValueError, LookupError):  # not JSON as it is, or not an operation of the API
+                pass
+        return serialized(handler, result)
+
+    BaseResponse.serialized = direct  # type: ignore[method-assign,assignment]
+
+
+def answer_without_delay() -> None:
+    """The server writes a response's headers and body separately: with Nagle's algorithm the body can wait
+    for the client's delayed acknowledgement of the headers (tens of milliseconds on a kept-alive
+    connection). Each connection sends at once."""
+    from werkzeug.serving import WSGIRequestHandler
+
+    setup = WSGIRequestHandler.setup
+
+    def without_delay(handler: Any) -> None:
+        setup(handler)
+        with contextlib.suppress(OSError):  # not a TCP socket
+            handler.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    WSGIRequestHandler.setup = without_delay  # type: ignore[method-assign,assignment]
 
 
 def accept_local_emails() -> None:
@@ -74,48 +202,6 @@ def accept_local_emails() -> None:
     from moto.cognitoidp import utils
 
     utils.FORMATS["email"] = r"[^@\s]+@[^@\s]+"
-
-
-FAST_JSON_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan"})
-"""DynamoDB reads whose answers are items: moto's generic serializer walks every attribute value against the
-API's shapes, most of the emulation's CPU for a scan of a thousand rules. Their results are already in the
-wire's shape (DynamoDB JSON), so they are written as JSON directly."""
-
-
-def _json_default(value: object) -> str:
-    if isinstance(value, bytes):  # B and BS values: base64 on the wire
-        return base64.b64encode(value).decode("ascii")
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def _without_none(result: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in result.items() if value is not None}
-
-
-def fast_dynamodb_reads() -> None:
-    from moto.dynamodb.responses import DynamoResult
-
-    generic = DynamoResult.execute_result
-    if getattr(generic, "fast", False):
-        return
-
-    def execute_result(self: Any, context: Any) -> Any:
-        if context.operation_model.name not in FAST_JSON_OPERATIONS or not isinstance(self.result, dict):
-            return generic(self, context)
-        body = json.dumps(_without_none(self.result), default=_json_default, separators=(",", ":"))
-        return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
-
-    execute_result.fast = True  # type: ignore[attr-defined]
-    DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
-
-
-def cache_module_list() -> None:
-    """moto finds each request's service by listing its own package directory (twice, under a global lock):
-    the list never changes while it runs, so it is read once."""
-    from moto import backends
-
-    modules = tuple(backends.list_of_moto_modules())
-    backends.list_of_moto_modules = lambda: modules
 
 
 WARMED_SERVICES = ("dynamodb", "s3", "sns", "sqs", "ssm", "cognitoidp")
@@ -144,10 +230,13 @@ def main(argv: list[str]) -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request, no start-up banner
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     threading.Thread(target=_warm, args=(WARMED_SERVICES,), name="warm", daemon=True).start()
-    cache_module_list()
-    fast_dynamodb_reads()
-    backup_tables_once()
-    serialise_dynamodb()  # after: its lock is taken outside the per-transaction memo
+    undo_by_item()
+    serialise_dynamodb()  # after: its lock is taken outside the transaction's undo
+    parse_update_expressions_once()
+    cache_service_names()
+    cache_method_names()
+    serialise_results_directly()
+    answer_without_delay()
     accept_local_emails()
     moto_main(["--host", AWS_HOST, "--port", port])
 

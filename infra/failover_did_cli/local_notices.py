@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from failover_did.alerts.wording import one_line
@@ -53,11 +54,16 @@ def line(envelope: dict[str, Any]) -> str | None:
     return "notice: " + ": ".join(parts[:2]) + (f" {parts[2]}" if len(parts) > 2 else "")
 
 
-def drain(endpoint: str, sink: Sink) -> list[str]:
-    """The notice lines of every message waiting in the queue (deleted once read)."""
+@lru_cache(maxsize=2)
+def _sqs(endpoint: str) -> Any:
     import boto3
 
-    sqs = boto3.client("sqs", endpoint_url=endpoint)
+    return boto3.client("sqs", endpoint_url=endpoint)  # made once: a new client costs tens of ms of CPU
+
+
+def drain(endpoint: str, sink: Sink) -> list[str]:
+    """The notice lines of every message waiting in the queue (deleted once read)."""
+    sqs = _sqs(endpoint)
     lines: list[str] = []
     while True:
         received = sqs.receive_message(QueueUrl=sink.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0)

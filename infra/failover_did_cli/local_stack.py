@@ -16,7 +16,6 @@ import io
 import json
 import logging
 import math
-import multiprocessing
 import os
 import re
 import secrets
@@ -27,8 +26,6 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,6 +40,7 @@ from failover_did.settings import ALLOW_PRIVATE_TARGETS_ENV, settings
 from failover_did_cli import schema
 from failover_did_cli.apigw import LambdaContext, http_event
 from failover_did_cli.callsim import VOICE_URL_PARAMETER
+from failover_did_cli.containers import Containers, invoke_handler, is_console_path
 from failover_did_cli.env import (
     FALLBACK_BASE_URL_ENV,
     FALLBACK_PREFIX,
@@ -121,33 +119,6 @@ def publish_voice_url(endpoint: str, voice_url: str) -> None:
     ssm.put_parameter(Name=VOICE_URL_PARAMETER, Value=voice_url, Type="String", Overwrite=True)
 
 
-def _container_start(verbose: bool, timeout: str | None) -> None:
-    """A webhook container's cold start: the Lambda's DynamoDB timeout, then the handler's imports."""
-    if timeout is None:
-        os.environ.pop(TIMEOUT_ENV, None)
-    else:
-        os.environ[TIMEOUT_ENV] = timeout
-    if not verbose:
-        quiet_lambda_logs()
-    import failover_did.webhook.app  # noqa: F401
-
-
-def _container_invoke(event: dict[str, Any]) -> dict[str, Any]:
-    if is_console_path(event["rawPath"]):
-        from failover_did_console.app import handler as console
-
-        context: Any = LambdaContext()  # the attributes Powertools reads
-        return dict(console(event, context))
-    from failover_did.webhook.app import handler
-
-    return dict(handler(event, LambdaContext()))
-
-
-def is_console_path(path: str) -> bool:
-    """The template's console routes, `/console` and `/console/{proxy+}`; the rest is the webhook's."""
-    return path == "/console" or path.startswith("/console/")
-
-
 def masked(token: str) -> str:
     """A secret as the banner shows it: enough to tell which one, not enough to use."""
     shown = token[:4] if len(token) >= 16 else ""
@@ -202,8 +173,7 @@ class LocalStack:
     invoke_lock: threading.Lock = field(default_factory=threading.Lock)
     console_lock: threading.Lock = field(default_factory=threading.Lock)
     containers: int = 0  # webhook containers (processes) invoked concurrently; 0: one, in this process
-    _pool: ProcessPoolExecutor | None = None
-    _warming: list[Future[int]] = field(default_factory=list)
+    _containers: Containers | None = None
     _webhook_timeout: str | None = None  # DYNAMODB_TIMEOUT_SECONDS as given to this command
 
     @property
@@ -265,8 +235,8 @@ class LocalStack:
         """Start accepting calls (connections before this are refused, as by a stopped server), once the
         webhook containers have had their cold start."""
         assert self._http is not None
-        for warming in self._warming:
-            warming.result()
+        if self._containers is not None:
+            self._containers.wait_warm()
         self._http.server_activate()
 
     def start_containers(self) -> None:
@@ -274,30 +244,18 @@ class LocalStack:
         invocation at a time; their cold starts run while the rules load."""
         if self.containers <= 0:
             return
-        context = multiprocessing.get_context("spawn")  # a fresh interpreter each, as a Lambda container
-        self._pool = ProcessPoolExecutor(
-            self.containers,
-            mp_context=context,
-            initializer=_container_start,
-            initargs=(self.verbose, self._webhook_timeout),
-        )
-        self._warming = [self._pool.submit(os.getpid) for _ in range(self.containers)]
+        self._containers = Containers(self.containers, self.verbose, self._webhook_timeout)
+        self._containers.start()
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
         """One invocation of the webhook's handler: in a free container, else in this process."""
         console = is_console_path(str(event["rawPath"]))
-        if self._pool is None or (console and self.containers < 2):
+        if self._containers is None or (console and self.containers < 2):
             # The console's drill calls the webhook and waits for its answer: without a second container to
             # answer it, the console runs here, beside the webhook, under a lock of its own.
             with self.console_lock if console else self.invoke_lock:
-                return _container_invoke(event)
-        try:
-            return self._pool.submit(_container_invoke, event).result()
-        except BrokenProcessPool:  # a container died (killed): start them afresh for the next calls
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._warming = []
-            self.start_containers()
-            raise
+                return invoke_handler(event)
+        return self._containers.invoke(event)  # a container that dies is replaced for the next calls
 
     def _bind_webhook(self) -> _Server:
         server = _Server(
@@ -451,8 +409,8 @@ class LocalStack:
             if self._serving:  # shutdown() waits for a serve_forever that never ran otherwise
                 self._http.shutdown()
             self._http.server_close()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._containers is not None:
+            self._containers.stop()
         if self._moto is not None:
             self._moto.terminate()
             try:

@@ -421,3 +421,34 @@ def test_with_1000_numbers_no_call_is_answered_before_the_rules_are_in(tmp_path:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def webhook_containers(stack: RunningStack) -> list[int]:
+    """The stack's webhook container processes (its children running the spawned handler)."""
+    pid = stack.process.pid
+    children = [
+        int(child)
+        for task in os.listdir(f"/proc/{pid}/task")
+        for child in Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+    ]
+    return [c for c in children if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()]
+
+
+def test_a_killed_webhook_container_costs_one_request_and_is_replaced(tmp_path: Path) -> None:
+    """A container that dies (killed, as an out-of-memory killer would) costs at most the request it was
+    given (a 500, as API Gateway answers for a crashed function); a fresh container takes its place and
+    the calls after it are answered."""
+    stack = start_local(tmp_path, "--containers", "1")
+    try:
+        sim = stack.simulator()
+        sim.timeout = 60  # the replacement's cold start, on a busy machine
+        assert sim.call("+14155550200").start().dial is not None
+        (container,) = webhook_containers(stack)
+        os.kill(container, 9)
+        first = sim.call("+14155550200").start()
+        assert first.status in (200, 500)
+        for _ in range(3):
+            assert sim.call("+14155550200").start().dial is not None
+        assert webhook_containers(stack) not in ([], [container])
+    finally:
+        stop_local(stack)

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -224,9 +225,9 @@ def test_events_are_printed_in_time_order_each_once_even_when_written_late() -> 
     assert printer.since() <= start + timedelta(seconds=4.0)  # the next read still covers late writers
 
 
-def test_the_emulation_process_rolls_a_failed_transaction_back_and_applies_a_good_one() -> None:
-    """moto in its own process, with its table backup taken once per transaction: a transaction whose
-    condition fails leaves every item as it was; one that passes writes all of its items."""
+@pytest.fixture
+def emulation() -> Iterator[Any]:
+    """The AWS emulation in its own process, as `failover-did local` runs it, and a DynamoDB client to it."""
     import subprocess
     import sys
 
@@ -241,31 +242,80 @@ def test_the_emulation_process_rolls_a_failed_transaction_back_and_applies_a_goo
                 break
             except OSError:
                 time.sleep(0.1)
-        db = boto3.client(
+        yield boto3.client(
             "dynamodb",
             endpoint_url=f"http://127.0.0.1:{port}",
             region_name="us-east-1",
             aws_access_key_id="local",
             aws_secret_access_key="local",
         )
-        db.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        db.put_item(TableName="t", Item={"k": {"S": "a"}, "v": {"N": "1"}})
-
-        def put(key: str, value: str) -> dict[str, object]:
-            return {"Put": {"TableName": "t", "Item": {"k": {"S": key}, "v": {"N": value}}}}
-
-        refused = {"ConditionCheck": {"TableName": "t", "Key": {"k": {"S": "a"}}, "ConditionExpression": "v = :two",
-                                      "ExpressionAttributeValues": {":two": {"N": "2"}}}}  # fmt: skip
-        with pytest.raises(db.exceptions.TransactionCanceledException):
-            db.transact_write_items(TransactItems=[put(f"n{i}", "7") for i in range(50)] + [refused])
-        assert db.scan(TableName="t")["Count"] == 1
-        db.transact_write_items(TransactItems=[put(f"n{i}", "7") for i in range(50)])
-        assert db.scan(TableName="t")["Count"] == 51
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_the_emulation_process_rolls_a_failed_transaction_back_and_applies_a_good_one(emulation: Any) -> None:
+    """A transaction whose condition fails leaves every item as it was; one that passes writes all of its
+    items."""
+    db = emulation
+    db.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    db.put_item(TableName="t", Item={"k": {"S": "a"}, "v": {"N": "1"}})
+
+    def put(key: str, value: str) -> dict[str, object]:
+        return {"Put": {"TableName": "t", "Item": {"k": {"S": key}, "v": {"N": value}}}}
+
+    refused = {"ConditionCheck": {"TableName": "t", "Key": {"k": {"S": "a"}}, "ConditionExpression": "v = :two",
+                                  "ExpressionAttributeValues": {":two": {"N": "2"}}}}  # fmt: skip
+    with pytest.raises(db.exceptions.TransactionCanceledException):
+        db.transact_write_items(TransactItems=[put(f"n{i}", "7") for i in range(50)] + [refused])
+    assert db.scan(TableName="t")["Count"] == 1
+    db.transact_write_items(TransactItems=[put(f"n{i}", "7") for i in range(50)])
+    assert db.scan(TableName="t")["Count"] == 51
+
+
+def test_a_failed_transaction_puts_back_each_item_it_changed_and_leaves_the_rest(emulation: Any) -> None:
+    """The emulation undoes a failed transaction item by item (not from a copy of each table): an item it
+    updated gets its old attributes back, one it deleted returns, one it created is gone, in a table with a
+    sort key as in one without, and the items it did not name are as they were."""
+    db = emulation
+    for name, keys in (("calls", ["sid"]), ("events", ["number", "sk"])):
+        db.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in zip(keys, ["HASH", "RANGE"], strict=False)],
+            AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in keys],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    for i in range(20):
+        db.put_item(TableName="events", Item={"number": {"S": "+1"}, "sk": {"S": f"e{i:02}"}, "n": {"N": str(i)}})
+    db.put_item(TableName="calls", Item={"sid": {"S": "CA1"}, "tiers": {"M": {"1": {"S": "busy"}}}})
+    db.put_item(TableName="calls", Item={"sid": {"S": "CA2"}, "blob": {"B": b"\x00\xff"}})
+    before = {name: db.scan(TableName=name, ConsistentRead=True)["Items"] for name in ("calls", "events")}
+
+    refused = {"ConditionCheck": {"TableName": "calls", "Key": {"sid": {"S": "CA2"}},
+                                  "ConditionExpression": "attribute_not_exists(sid)"}}  # fmt: skip
+    changes = [
+        {"Update": {"TableName": "calls", "Key": {"sid": {"S": "CA1"}}, "UpdateExpression": "SET tiers.#h = :t",
+                    "ExpressionAttributeNames": {"#h": "2"}, "ExpressionAttributeValues": {":t": {"S": "failed"}}}},
+        {"Delete": {"TableName": "events", "Key": {"number": {"S": "+1"}, "sk": {"S": "e05"}}}},
+        {"Put": {"TableName": "events", "Item": {"number": {"S": "+1"}, "sk": {"S": "e99"}}}},
+        {"Put": {"TableName": "events", "Item": {"number": {"S": "+2"}, "sk": {"S": "e00"}}}},
+        {"Update": {"TableName": "events", "Key": {"number": {"S": "+1"}, "sk": {"S": "e07"}},
+                    "UpdateExpression": "ADD n :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+    ]  # fmt: skip
+    with pytest.raises(db.exceptions.TransactionCanceledException):
+        db.transact_write_items(TransactItems=[*changes, refused])
+    after = {name: db.scan(TableName=name, ConsistentRead=True)["Items"] for name in ("calls", "events")}
+    assert after == before
+    stored = db.get_item(TableName="calls", Key={"sid": {"S": "CA2"}}, ConsistentRead=True)["Item"]
+    assert stored["blob"] == {"B": b"\x00\xff"}  # a binary attribute survives the emulation's direct answers
+
+    db.transact_write_items(TransactItems=changes)
+    events = db.scan(TableName="events", ConsistentRead=True)["Items"]
+    assert len(events) == 20 - 1 + 2
+    tiers = db.get_item(TableName="calls", Key={"sid": {"S": "CA1"}}, ConsistentRead=True)["Item"]["tiers"]
+    assert tiers == {"M": {"1": {"S": "busy"}, "2": {"S": "failed"}}}

@@ -29,7 +29,7 @@ def own_environment() -> Iterator[None]:
     for model in (RuleItem, RulesSetItem, CallItem, HealthShard, EventItem, FailoverCount):
         model._connection = None
     failovers._connection.cache_clear()
-    rules_store._connection_for.cache_clear()
+    rules_store._connection_to.cache_clear()
 
 
 @pytest.fixture

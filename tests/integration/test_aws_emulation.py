@@ -1,4 +1,4 @@
-"""The local stack's AWS emulation answers DynamoDB reads as plain JSON (aws_emulation.fast_dynamodb_reads),
+"""The local stack's AWS emulation writes DynamoDB answers as plain JSON (aws_emulation.serialise_results_directly),
 not through moto's generic serializer: each answer must be what moto itself gives (here: moto in-process,
 which keeps the generic one), for items with every attribute type, absent items, projections, pages,
 counts, indexes, consumed capacity and batch reads. Also: PynamoDB's sessions share one loader."""

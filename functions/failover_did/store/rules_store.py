@@ -10,6 +10,7 @@ releases it with the version bump."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -270,26 +271,27 @@ def _version_now() -> int | None:
 
 def _connection() -> Connection:
     meta = RuleItem.Meta
-    return _connection_for(
+    return _connection_to(
         aws_region(),
         getattr(meta, "host", None),
         meta.connect_timeout_seconds,
         meta.read_timeout_seconds,
         meta.max_retry_attempts,
+        os.environ.get("AWS_ENDPOINT_URL"),
     )
 
 
 @lru_cache(maxsize=4)
-def _connection_for(
-    region: str, host: str | None, connect_timeout: float, read_timeout: float, retries: int
+def _connection_to(
+    region: str, host: str | None, connect: float, read: float, retries: int, endpoint: str | None
 ) -> Connection:
-    # One per setting for the process: each new connection is a new botocore client, which loads the
-    # service's model again (a tenth of a second or more; a large apply makes one per transaction).
+    """One connection per process and settings (`endpoint` is read by botocore when the client is made):
+    each new one builds a botocore client, tens of milliseconds of CPU per apply."""
     return Connection(
         region=region,
         host=host,
-        connect_timeout_seconds=connect_timeout,
-        read_timeout_seconds=read_timeout,
+        connect_timeout_seconds=connect,
+        read_timeout_seconds=read,
         max_retry_attempts=retries,
     )
 
