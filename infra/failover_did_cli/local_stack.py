@@ -38,7 +38,7 @@ import yaml
 
 from failover_did.settings import ALLOW_PRIVATE_TARGETS_ENV, settings
 from failover_did_cli import schema
-from failover_did_cli.apigw import LambdaContext, http_event
+from failover_did_cli.apigw import http_event
 from failover_did_cli.callsim import VOICE_URL_PARAMETER
 from failover_did_cli.containers import Containers, invoke_handler, is_console_path
 from failover_did_cli.env import (
