@@ -204,7 +204,7 @@ def accept_local_emails() -> None:
     utils.FORMATS["email"] = r"[^@\s]+@[^@\s]+"
 
 
-WARMED_SERVICES = ("dynamodb", "s3", "sns", "sqs", "ssm", "cognitoidp")
+WARMED_SERVICES = ("dynamodb", "s3", "sns", "sqs", "ssm")
 """The services the local stack uses, in the order it first asks them."""
 
 
