@@ -54,7 +54,11 @@ class Refused(Exception):
 
 
 class NoAccess(Exception):
-    """Signed in, but in neither the admin nor the viewer group."""
+    """Signed in, but in neither the admin nor the viewer group (the page still offers to sign out)."""
+
+    def __init__(self, visitor: Visitor) -> None:
+        super().__init__("no access")
+        self.visitor = visitor
 
 
 class BadRequest(Exception):
@@ -97,7 +101,7 @@ def _visitor() -> Visitor:
 def _reader() -> Visitor:
     visitor = _visitor()
     if not visitor.user.can_read:
-        raise NoAccess()
+        raise NoAccess(visitor)
     return visitor
 
 
@@ -466,9 +470,8 @@ def signed_out(error: SignedOut) -> Response[str]:
 
 @app.exception_handler(NoAccess)
 def no_access(error: NoAccess) -> Response[str]:
-    return _message(
-        403, "No access yet", "You are signed in, but not in the admin or viewer group: ask an admin for access."
-    )
+    message = "You are signed in, but not in the admin or viewer group: ask an admin for access."
+    return _message(403, "No access yet", message, error.visitor)
 
 
 @app.exception_handler(Refused)
