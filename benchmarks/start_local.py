@@ -38,7 +38,25 @@ def rules_text(count: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def one_run(count: int, folder: Path) -> tuple[float, float, bool]:
+def cpu_seconds(pid: int) -> float:
+    """CPU time so far of a process and its children (Linux /proc; 0 elsewhere): the stack's own process,
+    its AWS emulation and its webhook containers."""
+    total = 0.0
+    pids = [pid]
+    try:
+        pids += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return 0.0
+    for one in pids:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def one_run(count: int, folder: Path) -> tuple[float, float, float, bool]:
     rules = folder / "rules.yaml"
     rules.write_text(rules_text(count))
     port, aws_port = free_port(), free_port()
@@ -60,11 +78,12 @@ def one_run(count: int, folder: Path) -> tuple[float, float, bool]:
             except OSError:
                 time.sleep(0.02)
         answered = time.perf_counter() - started
+        cpu = cpu_seconds(process.pid)
         right = reply.dial is not None and reply.dial.targets == (f"+1628555{count - 1:04d}",)
         while "is running" not in log.read_text():
             time.sleep(0.02)
         banner = time.perf_counter() - started
-        return answered, banner, right
+        return answered, banner, cpu, right
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -77,19 +96,25 @@ def main() -> None:
     args = parser.parse_args()
     answers: list[float] = []
     banners: list[float] = []
+    cpus: list[float] = []
     wrong = 0
     for _ in range(args.runs):
         with tempfile.TemporaryDirectory() as folder:
-            answered, banner, right = one_run(args.numbers, Path(folder))
+            answered, banner, cpu, right = one_run(args.numbers, Path(folder))
         answers.append(answered)
         banners.append(banner)
+        cpus.append(cpu)
         wrong += not right
         verdict = "right" if right else "WRONG"
-        print(f"run: first call answered {answered:.2f} s, banner {banner:.2f} s, answer {verdict}")
+        print(
+            f"run: first call answered {answered:.2f} s (CPU by then {cpu:.2f} s: the command, its emulation "
+            f"and containers), banner {banner:.2f} s, answer {verdict}"
+        )
     print(
         f"{args.numbers} numbers, {args.runs} runs: launch -> first call to the last number answered "
         f"median {statistics.median(answers):.2f} s (max {max(answers):.2f} s); "
-        f"banner median {statistics.median(banners):.2f} s; wrong answers {wrong}"
+        f"CPU by then median {statistics.median(cpus):.2f} s; banner median {statistics.median(banners):.2f} s; "
+        f"wrong answers {wrong}; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
     )
     raise SystemExit(1 if wrong else 0)
 
