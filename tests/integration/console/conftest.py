@@ -178,6 +178,18 @@ def viewer(pool: Pool, rules: Any) -> Browser:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_connections() -> None:
+    """The table models keep the connection they first made; a test run before these (an in-process command
+    aimed at a local stack's endpoint) must not leave them pointing there."""
+    from failover_did.store import failovers
+    from failover_did.store.tables import CallItem, EventItem, FailoverCount, HealthShard, RuleItem, RulesSetItem
+
+    for model in (RuleItem, RulesSetItem, CallItem, HealthShard, EventItem, FailoverCount):
+        model._connection = None
+    failovers._connection.cache_clear()
+
+
+@pytest.fixture(autouse=True)
 def _drills_stay_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     """A drill posts to a Voice URL; unless a test names its webhook, that is a loopback port where nothing
     listens (the discard port), never the API's domain on the internet."""

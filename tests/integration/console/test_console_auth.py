@@ -177,6 +177,10 @@ def test_a_user_in_no_group_gets_no_data(browser: Browser, rules: Any) -> None:
         assert page.status == 403, path
         assert "ask an admin for access" in page.body
         assert no_data(page.body)
+    html = browser.get("/console/numbers").html
+    assert html.by_id("logout") is not None and html.all("nav") == []
+    assert browser.post("/console/logout", {"csrf": html.input_value("csrf") or ""}).location == "/console/login"
+    assert "fd_id" not in browser.jar
 
 
 def test_every_response_carries_the_security_headers_and_strict_cookies(browser: Browser, rules: Any) -> None:
