@@ -42,6 +42,7 @@ from failover_did_console.web import (
     query_of,
     reader_of,
     redirect,
+    renewed,
 )
 
 app = APIGatewayHttpResolver()
@@ -379,7 +380,18 @@ def unexpected(error: Exception) -> Response[str]:
 
 
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    response: dict[str, Any] = app.resolve(event, context)
+    token = renewed.set(())
+    try:
+        response: dict[str, Any] = app.resolve(event, context)
+        fresh = renewed.get()
+    finally:
+        renewed.reset(token)
+    if fresh:
+        # a refreshed session keeps its new tokens, unless the answer itself ends the session
+        setting = response.setdefault("cookies", [])
+        ending = any(c.startswith(f"{session.ID_COOKIE}=") for c in setting)
+        if not ending:
+            setting.extend(str(cookie) for cookie in fresh)
     headers = response.setdefault("headers", {})
     headers.update(SECURITY_HEADERS)
     headers.setdefault("Cache-Control", "no-store")
