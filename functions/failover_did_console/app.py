@@ -42,6 +42,7 @@ from failover_did_console.web import (
     query_of,
     reader_of,
     redirect,
+    renewed,
 )
 
 app = APIGatewayHttpResolver()
@@ -63,7 +64,15 @@ def numbers() -> Response[str]:
     deleted = query.get("deleted", "")
     notice = f"Deleted the rule of {deleted}." if is_number(deleted) else ""
     listing = numbers_page.listing(query, now())
-    return page("numbers.html", visitor, listing=listing, notice=notice, warnings=_warnings(), section="numbers")
+    return page(
+        "numbers.html",
+        visitor,
+        listing=listing,
+        notice=notice,
+        warnings=_warnings(),
+        notified=_notify_lines(),
+        section="numbers",
+    )
 
 
 @app.get("/console/numbers/<raw>")
@@ -75,7 +84,16 @@ def number(raw: str) -> Response[str]:
         raise NotFound(f"{wanted} has no rule")
     query = query_of(app.current_event)
     notice = "Saved." if query.get("saved") else ""
-    return page("number.html", visitor, number=wanted, p=found, notice=notice, warnings=_warnings(), section="numbers")
+    return page(
+        "number.html",
+        visitor,
+        number=wanted,
+        p=found,
+        notice=notice,
+        warnings=_warnings(),
+        notified=_notify_lines(),
+        section="numbers",
+    )
 
 
 WARNINGS = {
@@ -84,13 +102,65 @@ WARNINGS = {
         "The change was saved, but the number's static fallback document (its Voice Fallback URL) could not be "
         "updated: save again, or run `failover-did rules apply` (the console's log says why)."
     ),
+    "fallback-unset": (
+        "The change was saved, but the number's static fallback document (its Voice Fallback URL) was not "
+        "republished: the console has no fallback bucket configured (FALLBACK_BUCKET). Until it is, run "
+        "`failover-did rules apply` after changing rules here."
+    ),
+    "notify": (
+        "The change was saved, but the missed-call recipients' subscriptions could not be updated, so a new "
+        "recipient gets no missed-call notices yet: save again, or run `failover-did rules apply` "
+        "(the console's log says why)."
+    ),
+    "notify-unset": (
+        "The change was saved, but its missed-call recipients were not subscribed: the console has no notify "
+        "topic configured (NOTIFY_TOPIC_ARN). Run `failover-did rules apply` to subscribe them."
+    ),
+}
+MAX_NOTIFY_LINES = 10
+NOTIFY_WORDS = {
+    "subscribed": "Subscribed {endpoint} by {protocol} to missed-call notices.",
+    "refiltered": "Updated which numbers' missed-call notices {endpoint} receives by {protocol}.",
+    "unsubscribed": "Unsubscribed {endpoint} ({protocol}): no rule names it any more.",
+    "pending": (
+        "{endpoint} gets no missed-call notices until its owner confirms the subscription SNS sent by {protocol}."
+    ),
+    "conflict": (
+        "{endpoint} ({protocol}) is one of the stack's default alert recipients: it keeps receiving the notices "
+        "of every number without its own recipients, and cannot also receive this number's alone."
+    ),
 }
 
 
-def _warnings() -> list[str]:
+def _raw_query() -> list[tuple[str, str]]:
     raw = str(app.current_event.raw_event.get("rawQueryString") or "")[:4096]
-    codes = [v for k, v in parse_qsl(raw) if k == "warn"]
+    return parse_qsl(raw)
+
+
+def _warnings() -> list[str]:
+    codes = [v for k, v in _raw_query() if k == "warn"]
     return [WARNINGS[c] for c in dict.fromkeys(codes) if c in WARNINGS]
+
+
+def _notify_lines() -> list[str]:
+    """What the save did to the missed-call subscriptions, as the redirect carried it (`action:protocol:endpoint`);
+    anything else in the query is ignored."""
+    lines: list[str] = []
+    for key, value in _raw_query():
+        action, _, rest = value.partition(":")
+        protocol, _, endpoint = rest.partition(":")
+        if key == "notify" and action in NOTIFY_WORDS and protocol in ("email", "sms") and 0 < len(endpoint) <= 254:
+            lines.append(NOTIFY_WORDS[action].format(endpoint=endpoint, protocol=protocol))
+    return list(dict.fromkeys(lines))[:MAX_NOTIFY_LINES]
+
+
+def _after_save(outcome: number_pages.Saved) -> str:
+    """The query that tells the next page what the save could not do, and what it did to the recipients."""
+    query = [("warn", code) for code in outcome.warnings]
+    query += [
+        ("notify", f"{c.action}:{c.protocol}:{c.endpoint}") for c in outcome.recipients.changes[:MAX_NOTIFY_LINES]
+    ]
+    return "".join(f"&{key}={quote(value, safe='')}" for key, value in query)
 
 
 def _edit_page(
@@ -130,8 +200,7 @@ def _submit(visitor: Visitor, fields: dict[str, str], number: str, *, new: bool)
         return _edit_page(visitor, form, outcome, new=new, status=400)
     logger.info("rule saved", extra={"number": number, "by": visitor.user.email, "version": outcome.version})
     _log_shortfalls(number, outcome)
-    warn = "".join(f"&warn={code}" for code in outcome.warnings)
-    return redirect(f"{number_path(number)}?saved=1{warn}")
+    return redirect(f"{number_path(number)}?saved=1{_after_save(outcome)}")
 
 
 def _log_shortfalls(number: str, outcome: number_pages.Saved) -> None:
@@ -184,8 +253,7 @@ def delete(raw: str) -> Response[str]:
         raise NotFound(f"{wanted} has no rule")
     logger.info("rule deleted", extra={"number": wanted, "by": visitor.user.email})
     _log_shortfalls(wanted, outcome)
-    warn = "".join(f"&warn={code}" for code in outcome.warnings)
-    return redirect(f"{HOME}?deleted={quote(wanted)}{warn}")
+    return redirect(f"{HOME}?deleted={quote(wanted)}{_after_save(outcome)}")
 
 
 @app.post("/console/numbers/<raw>/drill")
@@ -312,7 +380,18 @@ def unexpected(error: Exception) -> Response[str]:
 
 
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    response: dict[str, Any] = app.resolve(event, context)
+    token = renewed.set(())
+    try:
+        response: dict[str, Any] = app.resolve(event, context)
+        fresh = renewed.get()
+    finally:
+        renewed.reset(token)
+    if fresh:
+        # a refreshed session keeps its new tokens, unless the answer itself ends the session
+        setting = response.setdefault("cookies", [])
+        ending = any(c.startswith(f"{session.ID_COOKIE}=") for c in setting)
+        if not ending:
+            setting.extend(str(cookie) for cookie in fresh)
     headers = response.setdefault("headers", {})
     headers.update(SECURITY_HEADERS)
     headers.setdefault("Cache-Control", "no-store")

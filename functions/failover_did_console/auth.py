@@ -23,6 +23,10 @@ class InvalidToken(Exception):
     """The token proves nothing: malformed, forged, expired, or for another pool or client."""
 
 
+class TokenExpired(InvalidToken):
+    """A genuine token of ours whose time is up: the refresh token may get a new one."""
+
+
 class KeysUnavailable(Exception):
     """The pool's signing keys cannot be read, so no token can be judged either way (the session is kept)."""
 
@@ -59,6 +63,7 @@ class User:
 class Tokens:
     id_token: str
     access_token: str
+    refresh_token: str | None = None  # Cognito sends none when refreshing (the old one stays good)
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,8 @@ def verify(token: str, config: ConsoleSettings) -> User:
         )
     except jwt.PyJWKClientConnectionError as error:
         raise KeysUnavailable(f"the pool's signing keys cannot be read: {error}") from error
+    except jwt.ExpiredSignatureError as error:  # checked after the signature: the token is genuine
+        raise TokenExpired(str(error)) from error
     except (jwt.PyJWTError, ValueError) as error:
         raise InvalidToken(str(error)) from error
     if claims.get("token_use") != "id":
@@ -142,6 +149,20 @@ class Cognito:
         )
         return _outcome(answer)
 
+    def refresh(self, refresh_token: str) -> Tokens:
+        """New ID and access tokens for the session's refresh token (REFRESH_TOKEN_AUTH); SignInRefused
+        when Cognito no longer honours it (expired, revoked by a sign-out, another client's)."""
+        answer = self._call(
+            "initiate_auth",
+            AuthFlow="REFRESH_TOKEN_AUTH",
+            ClientId=self.config.client_id,
+            AuthParameters={"REFRESH_TOKEN": refresh_token},
+        )
+        outcome = _outcome(answer)
+        if not isinstance(outcome, Tokens):
+            raise SignInRefused("a refresh answered with a challenge")
+        return outcome
+
     def sign_out(self, access_token: str) -> None:
         """End every session of the user (Cognito revokes the access and refresh tokens)."""
         self._call("global_sign_out", AccessToken=access_token)
@@ -172,6 +193,7 @@ _REFUSALS = frozenset(
         "InvalidParameterException",
         "CodeMismatchException",
         "ExpiredCodeException",
+        "ResourceNotFoundException",  # moto's answer to an unknown refresh token
     }
 )
 
@@ -179,7 +201,8 @@ _REFUSALS = frozenset(
 def _outcome(answer: dict[str, Any]) -> Tokens | Challenge:
     result = answer.get("AuthenticationResult")
     if isinstance(result, dict) and result.get("IdToken") and result.get("AccessToken"):
-        return Tokens(str(result["IdToken"]), str(result["AccessToken"]))
+        refresh = result.get("RefreshToken")
+        return Tokens(str(result["IdToken"]), str(result["AccessToken"]), str(refresh) if refresh else None)
     if answer.get("ChallengeName") == "NEW_PASSWORD_REQUIRED" and answer.get("Session"):
         return Challenge(str(answer["Session"]))
     raise SignInRefused(f"unsupported challenge {answer.get('ChallengeName')}")

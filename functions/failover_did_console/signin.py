@@ -57,7 +57,7 @@ def login_form() -> Response[str]:
 def _signed_in(result: auth.Tokens) -> Response[str]:
     user = auth.verify(result.id_token, settings())  # never trust a token we did not check
     logger.info("signed in", extra={"user": user.email})
-    return redirect(HOME, session.signed_in(result.id_token, result.access_token))
+    return redirect(HOME, session.signed_in(result.id_token, result.access_token, result.refresh_token))
 
 
 @router.post(LOGIN)

@@ -3,7 +3,8 @@ posted form and the query read and bounded, pages and redirects."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -14,7 +15,7 @@ from aws_lambda_powertools.shared.cookies import Cookie
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2 as Event
 
 from failover_did_console import auth, forms, session
-from failover_did_console.auth import InvalidToken, User
+from failover_did_console.auth import Cognito, InvalidToken, SignInRefused, TokenExpired, User
 from failover_did_console.pages.paging import is_number
 from failover_did_console.render import HTML, render
 from failover_did_console.session import Session
@@ -75,17 +76,40 @@ def cookies_of(event: Event) -> dict[str, str]:
     return session.read_cookies(event.cookies or [])
 
 
+# The cookies of a session refreshed during this request, for the handler to add to whatever it answers.
+renewed: ContextVar[tuple[Cookie, ...]] = ContextVar("renewed", default=())
+
+
 def visitor_of(event: Event) -> Visitor:
-    """The signed-in visitor; SignedOut without a valid session."""
+    """The signed-in visitor; SignedOut without a valid session. An expired ID token is renewed with the
+    session's refresh token first; a refresh Cognito refuses signs out (SignInUnavailable when it cannot
+    be asked: the session is kept for a retry)."""
     found = session.session_of(cookies_of(event))
     if found is None:
         raise SignedOut(clear=False)
     try:
-        user = auth.verify(found.id_token, settings())
+        return Visitor(auth.verify(found.id_token, settings()), found)
+    except TokenExpired as error:
+        if not found.refresh_token:
+            logger.info("session expired", extra={"reason": str(error)[:200]})
+            raise SignedOut(clear=True) from error
     except InvalidToken as error:
         logger.info("session refused", extra={"reason": str(error)[:200]})
         raise SignedOut(clear=True) from error
-    return Visitor(user, found)
+    return _refreshed(found)
+
+
+def _refreshed(found: Session) -> Visitor:
+    assert found.refresh_token
+    try:
+        tokens = Cognito(settings()).refresh(found.refresh_token)
+        user = auth.verify(tokens.id_token, settings())  # never trust a token we did not check
+    except (SignInRefused, InvalidToken) as error:
+        logger.info("session refresh refused", extra={"reason": str(error)[:200]})
+        raise SignedOut(clear=True) from error
+    logger.info("session refreshed", extra={"user": user.email})
+    renewed.set(tuple(session.refreshed(tokens.id_token, tokens.access_token)))
+    return Visitor(user, replace(found, id_token=tokens.id_token, access_token=tokens.access_token))
 
 
 def reader_of(event: Event) -> Visitor:

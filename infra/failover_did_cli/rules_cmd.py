@@ -287,9 +287,9 @@ def apply(file: Path, prune: bool) -> None:
 
 def _sync_recipients() -> None:
     """Subscribe the stored rules' `notify:` recipients on the NotifyTopic, each filtered on its numbers."""
+    from failover_did.notices.subscriptions import sync_rules
     from failover_did.store import rules_store
     from failover_did_cli.env import NOTIFY_TOPIC_ARN_ENV
-    from failover_did_cli.notify_subscriptions import sync_rules
 
     stored = with_store(lambda: [item.rule for item in rules_store.all_rules()])
     topic_arn = os.environ.get(NOTIFY_TOPIC_ARN_ENV, "").strip()

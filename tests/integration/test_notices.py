@@ -109,7 +109,7 @@ def stack(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         return Inbox(sqs, url)
 
     default = inbox("default", {"audience": [{"exists": False}]})  # as template.yaml's default subscriptions
-    own = inbox("own", {"number": [OWN]})  # as notify_subscriptions.filter_policy([OWN])
+    own = inbox("own", {"number": [OWN]})  # as subscriptions.filter_policy([OWN])
     monkeypatch.setenv("NOTIFY_TOPIC_ARN", topic_arn)
     settings.cache_clear()
     rules_store.apply_rules(parse_rules_yaml(RULES))

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 from moto import mock_aws
 
+from failover_did.notices.subscriptions import sync
 from failover_did.rules.validate import parse_rules_yaml
-from failover_did_cli.notify_subscriptions import sync
 
 A, B = "+14155550100", "+14155550200"
 

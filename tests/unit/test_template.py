@@ -241,10 +241,17 @@ def test_policies_grant_exactly_what_the_console_needs(translated: dict[str, Any
             repr({"Fn::Sub": "${FallbackBucket.Arn}/fallback/*"}),
             repr({"Fn::Sub": "${FallbackBucket.Arn}/private/*"}),
         ],
+        # the missed-call recipients' subscriptions, synced as `rules apply` does: on the NotifyTopic only
+        "sns:ListSubscriptionsByTopic": [repr({"Ref": "NotifyTopic"})],
+        "sns:GetSubscriptionAttributes": [repr({"Ref": "NotifyTopic"})],
+        "sns:Subscribe": [repr({"Ref": "NotifyTopic"})],
+        "sns:SetSubscriptionAttributes": [repr({"Ref": "NotifyTopic"})],
+        "sns:Unsubscribe": [repr({"Ref": "NotifyTopic"})],
     }
     (ssm_resource,) = ssm
     assert "TwilioAuthTokenParameterName" in ssm_resource
     assert not any(action.startswith("cognito") for action in grants)
+    assert "sns:Publish" not in grants
 
 
 def test_the_call_log_indexes_the_console_may_query_exist(template: dict[str, Any]) -> None:
@@ -375,6 +382,7 @@ CONSOLE_ENV = {
     "TWILIO_ACCOUNT_SID": {"Ref": "TwilioAccountSid"},
     "FALLBACK_BUCKET": {"Ref": "FallbackBucket"},
     "FALLBACK_BASE_URL": {"Fn::Sub": "https://${FallbackBucket.RegionalDomainName}/fallback/"},
+    "NOTIFY_TOPIC_ARN": {"Ref": "NotifyTopic"},
     "POWERTOOLS_SERVICE_NAME": "failover-did",
     "POWERTOOLS_METRICS_NAMESPACE": "FailoverDid",
     "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},

@@ -4,7 +4,7 @@ Who gets a notice is chosen by SNS, from two message attributes on every missed-
 `number` (the number called) and, when the number's rule has its own `notify` recipients, `audience`
 = "number". The stack's default subscriptions (AlertEmail, AlertPhone) take only messages without an
 `audience` (alarms and the numbers without `notify`); a number's own recipients take only messages whose
-`number` is theirs (see failover_did_cli.notify_subscriptions).
+`number` is theirs (see failover_did.notices.subscriptions).
 """
 
 from __future__ import annotations

@@ -85,7 +85,7 @@ def test_a_valid_edit_is_saved_with_an_audit_event_and_the_status_is_fresh(admin
     fields["tier_timeout_1"] = "25"
     page = admin.post(f"{PATH}/edit", {**fields, "action": "save"})
     assert page.status == 303, page.body
-    assert page.location == f"{PATH}?saved=1"
+    assert page.location == f"{PATH}?saved=1&warn=fallback-unset"  # no fallback bucket in this test
     stored = get_stored(NUMBER)
     assert stored is not None and stored.version == version + 1
     assert [t.target for t in stored.rule.tiers][1:] == ["sip:backup@pbx.example.com", "sip:other@pbx.example.com"]

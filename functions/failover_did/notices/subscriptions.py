@@ -1,5 +1,5 @@
-"""`rules apply`'s part for missed-call recipients: each rule's `notify:` becomes SNS subscriptions on the
-NotifyTopic that take only that number's notices.
+"""Missed-call recipients, for `rules apply` and the console's saves alike: each rule's `notify:` becomes
+SNS subscriptions on the NotifyTopic that take only that number's notices.
 
 SNS keeps one subscription per (topic, protocol, endpoint), so an address listed under several numbers
 gets one subscription whose filter policy names them all: {"number": ["+1...", "+1..."]}. Only the
