@@ -1,17 +1,7 @@
 """`failover-did drill NUMBER`: prove, against a running webhook, that NUMBER fails over.
 
-Plays Twilio's side of a few calls (signed like `simulate`) and checks each outcome against the number's
-rule as stored in the table:
-
-1. SIP 503 injection: the primary leg ends `failed` with `DialSipResponseCode=503` -> tier 1 is dialed;
-2. Ringing timeout: the primary leg ends `no-answer` -> tier 1 is dialed;
-3. Event logged: the failover of check 1 (or, if it did not fail over, check 2) is in the event log;
-4. Signature enforced: the incoming call signed with a wrong token gets 403.
-
-Drill calls are marked as tests: the Voice URL carries `test=1` (inside the signature, so a captured real
-request cannot gain it) and the webhook keeps it on every URL it hands back. They come from +15005550006,
-a Twilio magic test number, with CallSids of Twilio's form. Their failovers are logged, marked as tests;
-they count neither as health checks nor against the monthly budget, and raise no failover metric.
+The checks, and why drill calls are never health evidence, are in `failover_did.drill.checks` (the
+console's Drill button runs the same ones); this module finds the webhook and prints the table.
 """
 
 from __future__ import annotations
