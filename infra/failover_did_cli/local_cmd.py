@@ -139,12 +139,6 @@ def local(
         changes, _ = _apply_rules(rules_file, prune=False, judged_alone=judged.result())
         stack.listen()  # only now: a call never finds the rules still loading
         stack.serve_in_background()
-        # The static fallbacks are for when the webhook fails: calls are answered while they are published.
-        try:
-            results = publish_after_apply(changes, Publisher(config_from_env()), threads=LOCAL_PUBLISH_THREADS)
-            applied = Applied(changes, results)
-        except NotConfigured as reason:
-            applied = Applied(changes, not_published=str(reason))
     except PortBusy as busy:
         stack.stop()
         raise click.ClickException(str(busy)) from busy
@@ -196,16 +190,28 @@ failover-did local is running (Ctrl-C stops it)
     for change in changes:
         if change.action not in ("added", "changed", "unchanged"):
             click.echo(f"  {SYMBOL[change.action]} {change.number} {change.action}")
+    sys.stdout.flush()
+    # The static fallbacks are for when the webhook fails: the stack answers (and says so) while they are
+    # published, and their outcome follows the banner.
+    try:
+        try:
+            results = publish_after_apply(changes, Publisher(config_from_env()), threads=LOCAL_PUBLISH_THREADS)
+            applied = Applied(changes, results)
+        except NotConfigured as reason:
+            applied = Applied(changes, not_published=str(reason))
+    except BaseException:
+        stack.stop()
+        raise
     shown = [result for result in applied.fallbacks if fallback_line(result)]
     many = len(shown) > SHOWN_NUMBERS
     for result in shown:
         if not many or result.action == "failed":
             click.echo(f"  {result.number}{fallback_line(result)}")
-    if many:
-        published = sum(result.action != "failed" for result in shown)
-        click.echo(f"  fallbacks: {published} published (`{CLI} rules show NUMBER` prints a number's URL)")
     if applied.not_published:
         click.echo(f"  no fallback published: {applied.not_published}")
+    else:
+        published = sum(result.action != "failed" for result in shown)
+        click.echo(f"  fallbacks: {published} published (`{CLI} rules show NUMBER` prints a number's URL)")
     sys.stdout.flush()
     stack.start_health_checks()
     stack.start_event_log()

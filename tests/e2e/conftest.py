@@ -69,6 +69,9 @@ class RunningStack:
         return self.log.read_text()
 
 
+STARTED = ("  fallbacks: ", "  no fallback published: ")
+
+
 def start_local(
     tmp: Path, *args: str, rules: str | None = E2E_RULES, extra_env: dict[str, str] | None = None
 ) -> RunningStack:
@@ -89,7 +92,8 @@ def start_local(
             raise RuntimeError(f"failover-did local exited {process.returncode}:\n{stack.output()}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
-                if response.status == 200 and "is running" in stack.output():
+                # the banner, then the static fallbacks' outcome (published while the stack already answers)
+                if response.status == 200 and any(end in stack.output() for end in STARTED):
                     return stack
         except OSError:
             pass
