@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -91,18 +90,6 @@ def timed(args: list[str], env: dict[str, str], emulation: int = 0) -> tuple[flo
     return elapsed, cpu, cpu_seconds(emulation) - emulation_before, last
 
 
-def wait_for(port: int, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--numbers", type=int, default=1000)
@@ -113,13 +100,12 @@ def main() -> None:
 
     from failover_did_cli import schema
     from failover_did_cli.env import LOCAL_FALLBACK_BUCKET
-    from failover_did_cli.local_stack import free_port
+    from failover_did_cli.local_stack import free_port, start_emulation
 
     port = free_port()  # the emulation as `failover-did local` runs it: moto's server in its own process
-    server = subprocess.Popen([sys.executable, "-m", "failover_did_cli.aws_emulation", str(port)])
+    server = start_emulation(port)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(port)
         client = boto3.client(
             "dynamodb", endpoint_url=url, region_name="us-east-1", aws_access_key_id="l", aws_secret_access_key="l"
         )

@@ -13,27 +13,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import boto3
 
-ROOT = Path(__file__).resolve().parents[1]
+from failover_did_cli.local_stack import free_port, start_emulation
 
 
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def table(db: Any, name: str) -> None:
@@ -70,14 +61,8 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=3000, help="items already in the transactions' table")
     args = parser.parse_args()
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "failover_did_cli.aws_emulation", str(port)], cwd=ROOT)
+    process = start_emulation(port)
     try:
-        for _ in range(600):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
         db = boto3.client(
             "dynamodb",
             endpoint_url=f"http://127.0.0.1:{port}",

@@ -94,6 +94,28 @@ def serialise_dynamodb() -> None:
         setattr(DynamoDBBackend, name, locked)
 
 
+class EmulationExited(Exception):
+    """The emulation's process ended before it answered (its port was taken meanwhile, or it crashed)."""
+
+
+def start_emulation(port: int, seconds: float = EMULATION_START_SECONDS) -> subprocess.Popen[bytes]:
+    """moto's server in its own process on loopback `port`, as `failover-did local` runs it; returns once it
+    answers (the benchmarks and tests that need the emulation alone start it here too)."""
+    command = [sys.executable, "-m", "failover_did_cli.aws_emulation", str(port)]
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise EmulationExited(f"the AWS emulation exited {process.returncode} before it answered")
+        try:
+            socket.create_connection((AWS_HOST, port), timeout=1).close()
+            return process
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"the AWS emulation did not answer on {AWS_HOST}:{port} in {seconds:g} s")
+
+
 class PortBusy(Exception):
     """A port the stack needs is taken: says which, by whom it is needed and the flag that moves it."""
 
@@ -278,19 +300,11 @@ class LocalStack:
             except OSError as error:
                 raise PortBusy("--aws-port", "the AWS emulation", AWS_HOST, self.aws_port, error) from error
             self.aws_port = int(probe.getsockname()[1])
-        command = [sys.executable, "-m", "failover_did_cli.aws_emulation", str(self.aws_port)]
-        self._moto = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + EMULATION_START_SECONDS
-        while time.monotonic() < deadline:
-            if self._moto.poll() is not None:
-                taken = OSError(errno.EADDRINUSE, "taken while the emulation started")
-                raise PortBusy("--aws-port", "the AWS emulation", AWS_HOST, self.aws_port, taken)
-            try:
-                socket.create_connection((AWS_HOST, self.aws_port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"the AWS emulation did not answer on {self.aws_endpoint} in {EMULATION_START_SECONDS:g} s")
+        try:
+            self._moto = start_emulation(self.aws_port)
+        except EmulationExited as exited:
+            taken = OSError(errno.EADDRINUSE, "taken while the emulation started")
+            raise PortBusy("--aws-port", "the AWS emulation", AWS_HOST, self.aws_port, taken) from exited
 
     def _configure_environment(self) -> None:
         self.token = os.environ.get("TWILIO_AUTH_TOKEN", "")

@@ -228,20 +228,13 @@ def test_events_are_printed_in_time_order_each_once_even_when_written_late() -> 
 @pytest.fixture
 def emulation() -> Iterator[Any]:
     """The AWS emulation in its own process, as `failover-did local` runs it, and a DynamoDB client to it."""
-    import subprocess
-    import sys
-
     import boto3
 
+    from failover_did_cli.local_stack import start_emulation
+
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "failover_did_cli.aws_emulation", str(port)])
+    process = start_emulation(port)
     try:
-        for _ in range(PATIENCE * 5):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
         yield boto3.client(
             "dynamodb",
             endpoint_url=f"http://127.0.0.1:{port}",

@@ -5,10 +5,6 @@ counts, indexes, consumed capacity and batch reads. Also: PynamoDB's sessions sh
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from failover_did_cli.local_stack import free_port
+from failover_did_cli.local_stack import free_port, start_emulation
 
 ITEMS = 30
 Reads = list[tuple[str, dict[str, Any]]]
@@ -124,26 +120,11 @@ def dynamodb(endpoint: str | None = None) -> Any:
     )
 
 
-def wait_for_port(port: int, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
 @pytest.fixture
 def emulation() -> Iterator[str]:
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "failover_did_cli.aws_emulation", str(port)], stdout=subprocess.DEVNULL
-    )
+    process = start_emulation(port)
     try:
-        wait_for_port(port)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
