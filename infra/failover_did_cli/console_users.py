@@ -14,16 +14,15 @@ from typing import Any
 
 from failover_did_cli import schema
 from failover_did_cli.env import STACK_ENV
+from failover_did_console.auth import ADMIN, VIEWER
+from failover_did_console.settings import CLIENT_ID_ENV, JWKS_URL_ENV
+from failover_did_console.settings import USER_POOL_ENV as POOL_ID_ENV
 
-POOL_ID_ENV = "CONSOLE_USER_POOL_ID"
-CLIENT_ID_ENV = "CONSOLE_CLIENT_ID"
-JWKS_URL_ENV = "CONSOLE_JWKS_URL"
-VOICE_URL_ENV = "CONSOLE_VOICE_URL"
 PASSWORD_ENV = "FAILOVER_DID_CONSOLE_PASSWORD"
 LOCAL_POOL_NAME = "failover-did-console"
 LOCAL_ADMIN = "admin@localhost"
-ADMIN_GROUP = "admin"
-VIEWER_GROUP = "viewer"
+ADMIN_GROUP = ADMIN  # the groups the console's sign-in reads from the token
+VIEWER_GROUP = VIEWER
 
 # One '@', no spaces, something either side: Cognito judges the rest (and says why in its own words).
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+")

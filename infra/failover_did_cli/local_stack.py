@@ -249,9 +249,10 @@ class LocalStack:
         self.notice_sink = local_notices.create(self.aws_endpoint)
         publish_voice_url(self.aws_endpoint, self.voice_url)
         from failover_did_cli import console_users
+        from failover_did_console.settings import VOICE_URL_ENV
 
         self.console_login = console_users.start_local_console(self.aws_endpoint)  # before the containers start
-        os.environ[console_users.VOICE_URL_ENV] = self.voice_url  # the console's drill calls this stack's webhook
+        os.environ[VOICE_URL_ENV] = self.voice_url  # the console's drill calls this stack's webhook
 
     def listen(self) -> None:
         """Start accepting calls (connections before this are refused, as by a stopped server), once the
