@@ -230,6 +230,54 @@ def test_answered_call_is_logged_and_never_noticed(webhook: Webhook, notices: li
     assert notices == []
 
 
+@pytest.fixture
+def log_writes() -> Iterator[list[str]]:
+    """The call-log requests the webhook sends, by operation name, as botocore sends them."""
+    sent: list[str] = []
+    events = call_log._client().meta.events
+
+    def seen(model: Any, **_: Any) -> None:
+        sent.append(model.name)
+
+    events.register("before-call.dynamodb", seen)
+    yield sent
+    events.unregister("before-call.dynamodb", seen)
+
+
+def test_each_dial_action_writes_the_log_once(
+    webhook: Webhook, notices: list[CallRecord], log_writes: list[str]
+) -> None:
+    call = Call(webhook)
+    call.start()
+    assert log_writes == []  # the caller waits on /voice: nothing is written there
+    call.dial_ended(0, 1, "busy")
+    assert log_writes == ["UpdateItem"]  # the first action makes the item, its tiers and the next one ringing
+    call.dial_ended(1, 2, "busy")
+    assert log_writes == ["UpdateItem"] * 2
+    assert [(t.hop, t.outcome) for t in call.record.tiers] == [(1, "busy"), (2, "busy"), (3, "")]
+
+
+def test_first_dial_is_kept_when_the_item_already_has_tiers(webhook: Webhook, notices: list[CallRecord]) -> None:
+    """A tiers map written before the first action (here: by hand, as an earlier webhook might have) is
+    added to, never replaced or left without the dial."""
+    call_log._Update().set("tiers", {"5": {"tier": 0, "target": "x", "outcome": "busy"}}).run(SID)
+    call = Call(webhook)
+    call.start()
+    call.dial_ended(0, 1, "busy")
+    assert [(t.hop, t.outcome) for t in call.record.tiers] == [(1, "busy"), (2, ""), (5, "busy")]
+
+
+def test_a_later_dial_after_a_lost_first_write_still_makes_the_item(
+    webhook: Webhook, notices: list[CallRecord], aws: Any
+) -> None:
+    call = Call(webhook)
+    call.start()
+    call.dial_ended(0, 1, "busy")
+    aws.delete_item(TableName="failover-did-call-log", Key={"call_sid": {"S": SID}})  # as if that write failed
+    call.dial_ended(1, 2, "no-answer")
+    assert [(t.hop, t.outcome) for t in call.record.tiers] == [(2, "no-answer"), (3, "")]
+
+
 def test_retried_webhooks_write_one_record_and_one_notice(
     webhook: Webhook, notices: list[CallRecord], aws: Any
 ) -> None:

@@ -1,7 +1,7 @@
 """The call log: one item per call (keyed by CallSid), written by the call's webhooks, read by `calls`.
 
 Writes per call: none on /voice (the caller waits on it; only a call to a number without a rule is
-written there), one per Dial action, one on the Record action, one or two on the status
+written there), one per Dial action (the first makes the item), one on the Record action, one or two on the status
 callback, one or two on the recording callback, one on the transcription callback. Every write is an
 UpdateItem that is idempotent under Twilio's retries (fields the first request set are kept with
 `if_not_exists`; a dial is stored under its hop; a transcript is stored once, conditionally). The call
@@ -204,23 +204,35 @@ def dial_ended(
     tier, was answered, or reached the final treatment; `final_voicemail` says whether that records).
     `started` is when the call reached /voice (carried on the action URL); the first write keeps it."""
 
-    def update() -> _Update:
+    def update(*, whole_map: bool = False) -> _Update:
         u = _identify(_Update(), call, started or at)
-        u.set(f"tiers.{attempt.hop}", _attempt(attempt))
-        if next_attempt is not None:
-            u.keep(f"tiers.{next_attempt.hop}", _attempt(next_attempt))
+        if whole_map:
+            tiers = {str(attempt.hop): _attempt(attempt)}
+            if next_attempt is not None:
+                tiers[str(next_attempt.hop)] = _attempt(next_attempt)
+            u.keep("tiers", tiers)
+        else:
+            u.set(f"tiers.{attempt.hop}", _attempt(attempt))
+            if next_attempt is not None:
+                u.keep(f"tiers.{next_attempt.hop}", _attempt(next_attempt))
         if answered_by is not None:
             u.set("answered_by", answered_by)
         if final_voicemail is not None:
             u.keep("final_at", events.iso(at)).set("voicemail", final_voicemail)
         return u
 
+    if attempt.hop == 1:
+        # The call's first write (/voice writes nothing): one request makes the tiers map with this dial in
+        # it. Only when a map was already there (a retried webhook) is the dial written into it as well.
+        item = update(whole_map=True).run(call.call_sid)
+        if (item.get("tiers") or {}).get(str(attempt.hop)) == _attempt(attempt):
+            return
     try:
         update().run(call.call_sid)
     except CallLogError as error:
         if breaker.error_code(error) != "ValidationException":
             raise
-        # The item has no tiers map yet (the /voice write was skipped): make it, then write the dial.
+        # The item has no tiers map yet (the first dial's write failed): make it, then write the dial.
         _identify(_Update(), call, started or at).keep("tiers", {}).run(call.call_sid)
         update().run(call.call_sid)
 
