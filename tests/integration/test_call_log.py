@@ -254,6 +254,8 @@ def test_each_dial_action_writes_the_log_once(
     assert log_writes == ["UpdateItem"]  # the first action makes the item, its tiers and the next one ringing
     call.dial_ended(1, 2, "busy")
     assert log_writes == ["UpdateItem"] * 2
+    record = call.record
+    assert (record.number, record.caller) == (NUMBER, call.params()["From"])
     assert [(t.hop, t.outcome) for t in call.record.tiers] == [(1, "busy"), (2, "busy"), (3, "")]
 
 
@@ -275,7 +277,9 @@ def test_a_later_dial_after_a_lost_first_write_still_makes_the_item(
     call.dial_ended(0, 1, "busy")
     aws.delete_item(TableName="failover-did-call-log", Key={"call_sid": {"S": SID}})  # as if that write failed
     call.dial_ended(1, 2, "no-answer")
-    assert [(t.hop, t.outcome) for t in call.record.tiers] == [(2, "no-answer"), (3, "")]
+    record = call.record
+    assert [(t.hop, t.outcome) for t in record.tiers] == [(2, "no-answer"), (3, "")]
+    assert (record.number, record.caller) == (NUMBER, call.params()["From"])  # the repair identifies the call
 
 
 def test_retried_webhooks_write_one_record_and_one_notice(

@@ -104,14 +104,15 @@ class _Update:
         self.clauses.append(f"{name} = if_not_exists({name}, {self._value(value)})")
         return self
 
-    def run(self, call_sid: str, condition: str | None = None) -> dict[str, Any]:
+    def run(self, call_sid: str, condition: str | None = None, *, item_back: bool = True) -> dict[str, Any]:
+        """Write; returns the whole item as it now is (empty when `item_back` is False)."""
         request: dict[str, Any] = {
             "TableName": _table(),
             "Key": {"call_sid": {"S": call_sid}},
             "UpdateExpression": "SET " + ", ".join(self.clauses),
             "ExpressionAttributeNames": self.names,
             "ExpressionAttributeValues": self.values,
-            "ReturnValues": "ALL_NEW",
+            "ReturnValues": "ALL_NEW" if item_back else "NONE",
         }
         if condition:
             request["ConditionExpression"] = condition
@@ -158,7 +159,8 @@ def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _identify(update: _Update, call: Caller, at: datetime) -> _Update:
-    """Every write carries what identifies the call, so the item is whole even if /voice's write failed."""
+    """What identifies the call, on every write that can make the item, so it is whole whichever webhook's
+    write comes first (or is the only one that lands)."""
     if call.number:  # the recording callback names no number; an index key may not be empty
         update.keep("number", call.number)
     update.keep("caller", call.caller or "unknown")
@@ -205,7 +207,9 @@ def dial_ended(
     `started` is when the call reached /voice (carried on the action URL); the first write keeps it."""
 
     def update(*, whole_map: bool = False) -> _Update:
-        u = _identify(_Update(), call, started or at)
+        # Only a write that can make the item carries what identifies the call: a dial stored into the
+        # tiers map is refused where the map (written with the identity) is missing, then repaired below.
+        u = _identify(_Update(), call, started or at) if whole_map else _Update()
         if whole_map:
             tiers = {str(attempt.hop): _attempt(attempt)}
             if next_attempt is not None:
@@ -228,13 +232,13 @@ def dial_ended(
         if (item.get("tiers") or {}).get(str(attempt.hop)) == _attempt(attempt):
             return
     try:
-        update().run(call.call_sid)
+        update().run(call.call_sid, item_back=False)
     except CallLogError as error:
         if breaker.error_code(error) != "ValidationException":
             raise
         # The item has no tiers map yet (the first dial's write failed): make it, then write the dial.
-        _identify(_Update(), call, started or at).keep("tiers", {}).run(call.call_sid)
-        update().run(call.call_sid)
+        _identify(_Update(), call, started or at).keep("tiers", {}).run(call.call_sid, item_back=False)
+        update().run(call.call_sid, item_back=False)
 
 
 def voicemail_recorded(call: Caller, at: datetime, url: str | None, seconds: int | None) -> CallRecord | None:
