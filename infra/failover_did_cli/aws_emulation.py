@@ -1,5 +1,6 @@
-"""The local stack's AWS emulation in a process of its own: moto's server on loopback, with DynamoDB made
-atomic per request. Its own process keeps moto's per-request CPU off the webhook's interpreter lock.
+"""The local stack's AWS emulation in a process of its own: moto's application served by waitress on
+loopback, with DynamoDB made atomic per request. Its own process keeps moto's per-request CPU off the
+webhook's interpreter lock.
 
     python -m failover_did_cli.aws_emulation PORT
 
@@ -7,20 +8,18 @@ It ends when the process that started it does (it never outlives its `failover-d
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import logging
 import os
 import pickle
-import socket
 import sys
 import threading
 import time
 from functools import cache, lru_cache
 from typing import Any
 
-from failover_did_cli.local_stack import AWS_HOST, serialise_dynamodb
+from failover_did_cli.local_stack import AWS_HOST, serialise_dynamodb, settle_heap
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -192,22 +191,6 @@ def serialise_results_directly() -> None:
     BaseResponse.serialized = direct  # type: ignore[method-assign,assignment]
 
 
-def answer_without_delay() -> None:
-    """The server writes a response's headers and body separately: with Nagle's algorithm the body can wait
-    for the client's delayed acknowledgement of the headers (tens of milliseconds on a kept-alive
-    connection). Each connection sends at once."""
-    from werkzeug.serving import WSGIRequestHandler
-
-    setup = WSGIRequestHandler.setup
-
-    def without_delay(handler: Any) -> None:
-        setup(handler)
-        with contextlib.suppress(OSError):  # not a TCP socket
-            handler.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    WSGIRequestHandler.setup = without_delay  # type: ignore[method-assign,assignment]
-
-
 def accept_local_emails() -> None:
     """moto's Cognito takes an email as a username only with a dotted domain (ops@example.com); the local
     console's admin is admin@localhost. Any one-'@' address without spaces is taken."""
@@ -233,13 +216,28 @@ def _warm(services: tuple[str, ...]) -> None:
         for part in ("models", "responses", "urls"):
             importlib.import_module(f"moto.{service}.{part}")
         get_service_model(service)
+    settle_heap()
+
+
+WORKERS = 4  # DynamoDB runs one operation at a time anyway (serialise_dynamodb); the rest is I/O
+
+
+def serve(port: int) -> None:
+    """moto's WSGI application (what moto's own server runs) behind waitress. moto's server closes every
+    connection after one request, so each DynamoDB request of the webhook cost a new connection on both
+    sides and a new thread here; waitress keeps connections alive and answers from a fixed pool of workers."""
+    import waitress
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    os.environ.setdefault("MOTO_PORT", str(port))  # as moto's server does: the port in URLs moto writes
+    logging.getLogger("waitress").setLevel(logging.ERROR)  # no start-up line, no queue-depth warnings
+    waitress.serve(DomainDispatcherApplication(create_backend_app), host=AWS_HOST, port=port, threads=WORKERS)
 
 
 def main(argv: list[str]) -> None:
-    from moto.server import main as moto_main
+    import moto.moto_server.werkzeug_app  # noqa: F401  moto's core, imported before _warm imports beside it
 
     (port,) = argv
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request, no start-up banner
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     threading.Thread(target=_warm, args=(WARMED_SERVICES,), name="warm", daemon=True).start()
     undo_by_item()
@@ -249,9 +247,8 @@ def main(argv: list[str]) -> None:
     cache_service_names()
     cache_method_names()
     serialise_results_directly()
-    answer_without_delay()
     accept_local_emails()
-    moto_main(["--host", AWS_HOST, "--port", port])
+    serve(int(port))
 
 
 if __name__ == "__main__":

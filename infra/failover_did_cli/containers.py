@@ -34,7 +34,7 @@ class HandlerRaised(Exception):
 
 def _cold_start(verbose: bool, timeout: str | None) -> None:
     """A webhook container's cold start: the Lambda's DynamoDB timeout, then the handler's imports."""
-    from failover_did_cli.local_stack import TIMEOUT_ENV, quiet_lambda_logs
+    from failover_did_cli.local_stack import TIMEOUT_ENV, quiet_lambda_logs, settle_heap
 
     if timeout is None:
         os.environ.pop(TIMEOUT_ENV, None)
@@ -43,6 +43,8 @@ def _cold_start(verbose: bool, timeout: str | None) -> None:
     if not verbose:
         quiet_lambda_logs()
     import failover_did.webhook.app  # noqa: F401
+
+    settle_heap()
 
 
 def is_console_path(path: str) -> bool:

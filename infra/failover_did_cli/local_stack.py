@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import errno
+import gc
 import io
 import json
 import logging
@@ -92,6 +93,14 @@ def serialise_dynamodb() -> None:
 
         locked.serialised = True  # type: ignore[attr-defined]
         setattr(DynamoDBBackend, name, locked)
+
+
+def settle_heap() -> None:
+    """After a process's start-up: what its imports and set-up made is kept out of the collector's later
+    passes (gc.freeze), so a full collection under load walks only what was made since, not every module
+    object again (a pause of up to ~200 ms, felt by every request in flight)."""
+    gc.collect()
+    gc.freeze()
 
 
 class EmulationExited(Exception):
@@ -260,6 +269,7 @@ class LocalStack:
         assert self._http is not None
         if self._containers is not None:
             self._containers.wait_warm()
+        settle_heap()
         self._http.server_activate()
 
     def start_containers(self) -> None:

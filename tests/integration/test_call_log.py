@@ -251,9 +251,9 @@ def test_each_dial_action_writes_the_log_once(
     call.start()
     assert log_writes == []  # the caller waits on /voice: nothing is written there
     call.dial_ended(0, 1, "busy")
-    assert log_writes == ["UpdateItem"]  # the first action makes the item, its tiers and the next one ringing
+    assert log_writes == ["PutItem"]  # the first action makes the item, its tiers and the next one ringing
     call.dial_ended(1, 2, "busy")
-    assert log_writes == ["UpdateItem"] * 2
+    assert log_writes == ["PutItem", "UpdateItem"]
     record = call.record
     assert (record.number, record.caller) == (NUMBER, call.params()["From"])
     assert [(t.hop, t.outcome) for t in call.record.tiers] == [(1, "busy"), (2, "busy"), (3, "")]
@@ -267,6 +267,17 @@ def test_first_dial_is_kept_when_the_item_already_has_tiers(webhook: Webhook, no
     call.start()
     call.dial_ended(0, 1, "busy")
     assert [(t.hop, t.outcome) for t in call.record.tiers] == [(1, "busy"), (2, ""), (5, "busy")]
+
+
+def test_first_dial_after_the_status_callback_keeps_both(webhook: Webhook, notices: list[CallRecord]) -> None:
+    """Twilio does not order its callbacks: the call's end can be written before its first dial."""
+    call = Call(webhook)
+    call.start()
+    call.ended(20)
+    call.dial_ended(0, 1, "busy", caller_gone=True)
+    record = call.record
+    assert [(t.hop, t.outcome) for t in record.tiers] == [(1, "busy")]
+    assert record.ended is not None and record.number == NUMBER
 
 
 def test_a_later_dial_after_a_lost_first_write_still_makes_the_item(

@@ -80,6 +80,7 @@ class _Update:
         self.clauses: list[str] = []
         self.names: dict[str, str] = {}
         self.values: dict[str, Any] = {}
+        self.fields: dict[str, Any] | None = {}  # the item it makes where there is none; None: by path only
 
     def _name(self, path: str) -> str:
         parts = []
@@ -94,15 +95,39 @@ class _Update:
         self.values[key] = _serializer.serialize(value)
         return key
 
+    def _field(self, path: str, value: str) -> None:
+        if self.fields is not None and "." not in path:
+            self.fields[path] = self.values[value]
+        else:
+            self.fields = None
+
     def set(self, path: str, value: Any) -> _Update:
-        self.clauses.append(f"{self._name(path)} = {self._value(value)}")
+        key = self._value(value)
+        self.clauses.append(f"{self._name(path)} = {key}")
+        self._field(path, key)
         return self
 
     def keep(self, path: str, value: Any) -> _Update:
         """Set unless already set (a retry, or an earlier webhook knew better)."""
-        name = self._name(path)
-        self.clauses.append(f"{name} = if_not_exists({name}, {self._value(value)})")
+        name, key = self._name(path), self._value(value)
+        self.clauses.append(f"{name} = if_not_exists({name}, {key})")
+        self._field(path, key)
         return self
+
+    def create_or_run(self, call_sid: str) -> dict[str, Any]:
+        """The call's first write: a PutItem of the fields where no item is yet (the common case, and a
+        lighter request than the expression), else the UpdateItem. Returns the item as it now is."""
+        if self.fields is None:
+            return self.run(call_sid)
+        item = {"call_sid": {"S": call_sid}, **self.fields}
+        request = {"TableName": _table(), "Item": item, "ConditionExpression": "attribute_not_exists(call_sid)"}
+        try:
+            _call(lambda: _client().put_item(**request))
+        except CallLogError as error:
+            if breaker.error_code(error) != "ConditionalCheckFailedException":
+                raise
+            return self.run(call_sid)  # a retry, or another webhook of the call wrote first
+        return _plain(item)
 
     def run(self, call_sid: str, condition: str | None = None, *, item_back: bool = True) -> dict[str, Any]:
         """Write; returns the whole item as it now is (empty when `item_back` is False)."""
@@ -228,7 +253,7 @@ def dial_ended(
     if attempt.hop == 1:
         # The call's first write (/voice writes nothing): one request makes the tiers map with this dial in
         # it. Only when a map was already there (a retried webhook) is the dial written into it as well.
-        item = update(whole_map=True).run(call.call_sid)
+        item = update(whole_map=True).create_or_run(call.call_sid)
         if (item.get("tiers") or {}).get(str(attempt.hop)) == _attempt(attempt):
             return
     try:
