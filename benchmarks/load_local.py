@@ -10,9 +10,11 @@ files through the same function as `failover-did rules apply` (rules_cmd.apply_f
 server, `--edit-via cli` runs the `failover-did rules apply FILE` command for each edit.
 
 Printed: requests, errors (any non-200, transport failure or wrong TwiML), latency per request (p50, p95,
-p99, max), throughput, edits applied and refused (ConcurrentEdit), and whether nothing was lost: the
-stored rule equals the last applied edit and the applied edits hold every version in between, each once.
-Figures only, no assertion on time; the exit status is 1 on any request error, failed edit or lost edit.
+p99, max), throughput, whether every call is in the call log whole (each dial with the outcome Twilio
+reported: a log write skipped under load would hide a missed call), edits applied and refused
+(ConcurrentEdit), and whether no edit was lost: the stored rule equals the last applied edit and the
+applied edits hold every version in between, each once. Figures only, no assertion on time; the exit
+status is 1 on any request error, call not logged whole, failed edit or lost edit.
 
     .venv/bin/python benchmarks/load_local.py [--calls 1000] [--concurrency 50] [--editors 2]
         [--edit-interval 0.2] [--edit-via api|cli] [--seed 1] [--containers N]
@@ -189,6 +191,7 @@ class CallResult:
     number: str
     legs: list[Leg]
     expected: list[str]
+    sid: str = ""
     dialed: list[str] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
     requests: int = 0
@@ -222,8 +225,8 @@ def check_reply(spec: NumberSpec, reply: Reply, legs_done: list[Leg]) -> str | N
 
 
 def run_call(sim: TwilioSimulator, spec: NumberSpec, legs: list[Leg]) -> CallResult:
-    result = CallResult(spec.number, legs, expected_dialed(spec, legs))
     call = sim.call(spec.number)
+    result = CallResult(spec.number, legs, expected_dialed(spec, legs), call.sid)
 
     def timed(send: Callable[[], Reply]) -> Reply:
         started = time.perf_counter()
@@ -324,6 +327,46 @@ def editor_process(editor: int, endpoint: str, workdir: Path, interval: float) -
         edit = Edit(editor, serial, doc.say, doc.timeout, result, version, detail, time.perf_counter() - started)
         print(json.dumps(edit.__dict__), flush=True)
     return 0
+
+
+def logged_process(endpoint: str) -> int:
+    """Print, as one JSON object, every call the local stack's call log holds from today: CallSid -> the
+    outcome stored for each hop (the function behind `failover-did calls`, against the AWS emulation)."""
+    from failover_did_cli.env import LOCAL_ENV, use_local_stack_if_set
+
+    os.environ[LOCAL_ENV] = endpoint
+    use_local_stack_if_set()
+    from datetime import UTC, datetime, timedelta
+
+    from failover_did.store import call_log
+
+    now = datetime.now(UTC)
+    records = call_log.all_calls(now - timedelta(days=1), now)
+    print(json.dumps({r.call_sid: {str(t.hop): t.outcome for t in r.tiers} for r in records}))
+    return 0
+
+
+def read_call_log(stack: RunningStack) -> dict[str, dict[str, str]]:
+    command = [sys.executable, str(Path(__file__).resolve()), "--read-call-log"]
+    command += ["--endpoint", stack.env["FAILOVER_DID_LOCAL"]]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the call log could not be read: {done.stderr.strip()[-500:]}")
+    logged: dict[str, dict[str, str]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return logged
+
+
+def unlogged(calls: list[CallResult], logged: dict[str, dict[str, str]]) -> list[str]:
+    """The calls whose log lacks a dial they made, or holds another outcome for it: each Dial action's
+    write must land (a write skipped under load would hide a missed call)."""
+    missing = []
+    for call in calls:
+        hops = logged.get(call.sid)
+        want = {str(hop): leg.status for hop, leg in enumerate(call.legs, start=1)}
+        got = {hop: outcome for hop, outcome in (hops or {}).items() if hop in want}
+        if hops is None or got != want:
+            missing.append(f"{call.sid} ({call.number}): logged {hops}, dialed {want}")
+    return missing
 
 
 class Editors:
@@ -514,6 +557,7 @@ class LoadReport:
     editors: int
     edit_via: str
     edit_interval: float
+    unlogged: list[str] = field(default_factory=list)  # calls whose log lacks or misstates a dial
 
     @property
     def requests(self) -> int:
@@ -543,7 +587,7 @@ class LoadReport:
 
     @property
     def ok(self) -> bool:
-        return not self.errors and self.edits.nothing_lost and self.edits.crashed == 0
+        return not self.errors and not self.unlogged and self.edits.nothing_lost and self.edits.crashed == 0
 
     def percentile(self, p: float) -> float:
         values = self.latencies_ms
@@ -565,6 +609,8 @@ class LoadReport:
             f"latency      p50 {self.percentile(50):.1f} ms, p95 {self.percentile(95):.1f} ms, "
             f"p99 {self.percentile(99):.1f} ms, max {max(lat, default=0):.1f} ms "
             f"(mean {statistics.fmean(lat) if lat else 0:.1f} ms, per request, client side)",
+            f"call log     {len(self.calls) - len(self.unlogged)} of {len(self.calls)} calls logged whole (every dial "
+            f"with its outcome)",
             f"rule edits   {e.applied} applied, {e.refused} refused (ConcurrentEdit), {e.unavailable} not applied "
             f"(table unreachable: timed out), {e.crashed} crashed; {self.editors} editors via {self.edit_via} "
             f"every {self.edit_interval:g} s, racing on {EDITED_NUMBER}",
@@ -580,6 +626,7 @@ class LoadReport:
                 else ""
             ),
         ]
+        lines += [f"  not logged: {x}" for x in self.unlogged[:10]]
         lines += [f"  error: {x}" for x in self.errors[:10]] + [f"  edit failure: {x}" for x in e.failures[:10]]
         return "\n".join(lines)
 
@@ -620,7 +667,8 @@ def run_load(
     finally:
         team.stop()
     edits = judge_edits(team.edits, initial, read_stored(stack))
-    return LoadReport(results, seconds, edits, concurrency, editors, edit_via, edit_interval)
+    missing = unlogged(results, read_call_log(stack))
+    return LoadReport(results, seconds, edits, concurrency, editors, edit_via, edit_interval, missing)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -637,7 +685,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--editor", type=int, help=argparse.SUPPRESS)  # internal: run as editor N
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--read-call-log", action="store_true", help=argparse.SUPPRESS)  # internal
     args = parser.parse_args(argv)
+    if args.read_call_log:
+        return logged_process(args.endpoint)
     if args.editor is not None:
         return editor_process(args.editor, args.endpoint, args.workdir, args.edit_interval)
     with tempfile.TemporaryDirectory(prefix="load-local-") as tmp, local_stack(Path(tmp), args.containers) as stack:

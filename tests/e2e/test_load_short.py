@@ -45,6 +45,7 @@ def assert_every_call_right_and_no_edit_lost(report: LoadReport, calls: int) -> 
         if not call.transport_error:
             assert call.dialed == call.expected, call
             assert call.requests == len(call.legs) + 1, call
+    assert report.unlogged == [], "\n".join(report.unlogged[:10])  # every dial of every call is in the log
     edits = report.edits
     # An edit may be refused (ConcurrentEdit) or, on a loaded machine, not applied because the table did not
     # answer within the store's 1 s timeout; none may crash, and none may be lost.
