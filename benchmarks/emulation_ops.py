@@ -4,9 +4,11 @@ the figure holds up better than wall time on a shared machine.
 
 Two shapes the webhook sends on every call: an UpdateItem like the call log's (a dozen clauses, most of
 them `if_not_exists`, ReturnValues ALL_NEW), and a three-item TransactWriteItems like a failover's, half of
-them refused by their condition (rolled back), into a table already holding `--items` items.
+them refused by their condition (rolled back), into a table already holding `--items` items; and a Query
+of one key's latest items in that table, as the local stack's event log reads each number's events.
 
     .venv/bin/python benchmarks/emulation_ops.py [--updates 300] [--transactions 200] [--items 3000]
+        [--queries 200]
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def main() -> int:
     parser.add_argument("--updates", type=int, default=300)
     parser.add_argument("--transactions", type=int, default=200)
     parser.add_argument("--items", type=int, default=3000, help="items already in the transactions' table")
+    parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
     port = free_port()
     process = start_emulation(port)
@@ -104,6 +107,14 @@ def main() -> int:
             except db.exceptions.TransactionCanceledException:
                 refused += 1
         per_transaction = (cpu_seconds(process.pid) - before) / args.transactions
+        before = cpu_seconds(process.pid)
+        for n in range(args.queries):  # one number's latest events, as the local stack's event log reads them
+            db.query(
+                TableName="events",
+                KeyConditionExpression="k = :k AND s >= :s",
+                ExpressionAttributeValues={":k": {"S": f"+1{n % 50}"}, ":s": {"S": f"{args.items - 100:08}"}},
+            )
+        per_query = (cpu_seconds(process.pid) - before) / args.queries
         count = db.get_item(TableName="events", Key={"k": {"S": "+10"}, "s": {"S": "count#"}}, ConsistentRead=True)
         counted = int(count["Item"]["n"]["N"])
     finally:
@@ -114,6 +125,11 @@ def main() -> int:
         f"TransactWriteItems (3 items)       {per_transaction * 1000:6.2f} ms each, table of {args.items} items "
         f"({args.transactions}: {refused} refused and rolled back; count {counted}, "
         f"{'right' if counted == args.transactions - refused else 'WRONG'})"
+    )
+    items = args.items + args.transactions
+    print(
+        f"Query (one key's latest)           {per_query * 1000:6.2f} ms each, table of {items} items under 50 keys "
+        f"({args.queries})"
     )
     return 0 if counted == args.transactions - refused else 1
 

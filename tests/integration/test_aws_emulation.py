@@ -1,7 +1,8 @@
 """The local stack's AWS emulation writes DynamoDB answers as plain JSON (aws_emulation.serialise_results_directly),
 not through moto's generic serializer: each answer must be what moto itself gives (here: moto in-process,
 which keeps the generic one), for items with every attribute type, absent items, projections, pages,
-counts, indexes, consumed capacity and batch reads. Also: PynamoDB's sessions share one loader."""
+counts, indexes, consumed capacity and batch reads (and the queries, which read one partition: see
+aws_emulation.query_one_partition). Also: PynamoDB's sessions share one loader."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def seed(client: Any) -> None:
         client.put_item(
             TableName="reads",
             Item={
-                "h": {"S": "a"},
+                "h": {"S": "ab"[i % 3 == 1]},  # two partitions: a key's query answers with its own items only
                 "r": {"N": str(i)},
                 "g": {"B": bytes([i, 255, 0])},
                 "bs": {"BS": [b"\x00\x01", b"\xff"]},
