@@ -242,6 +242,27 @@ def _warm(services: tuple[str, ...]) -> None:
     settle_heap()
 
 
+def s3_metadata_names_in_lower_case() -> None:
+    """S3 sends an object's user metadata as `x-amz-meta-<name>` headers in lower case, and the SDKs take the
+    name after the prefix as sent; waitress capitalises every response header's name (`X-Amz-Meta-Sha256`,
+    read back as metadata `Sha256`). Those names go out in lower case again, as S3 sends them."""
+    from waitress.task import Task
+
+    build = Task.build_response_header
+    prefix = b"X-Amz-Meta-"
+
+    def lower_case_metadata(task: Any) -> bytes:
+        lines = []
+        for line in build(task).split(b"\r\n"):
+            if line.startswith(prefix):
+                name, colon, value = line.partition(b":")
+                line = name.lower() + colon + value
+            lines.append(line)
+        return b"\r\n".join(lines)
+
+    Task.build_response_header = lower_case_metadata  # type: ignore[method-assign,assignment]
+
+
 WORKERS = 4  # DynamoDB runs one operation at a time anyway (serialise_dynamodb); the rest is I/O
 
 
@@ -272,6 +293,7 @@ def main(argv: list[str]) -> None:
     cache_method_names()
     serialise_results_directly()
     accept_local_emails()
+    s3_metadata_names_in_lower_case()
     serve(int(port))
 
 

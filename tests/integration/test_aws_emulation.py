@@ -155,3 +155,20 @@ def test_the_tables_sessions_share_one_loader() -> None:
     }
     loaders.add(id(botocore_session().get_component("data_loader")))
     assert len(loaders) == 1
+
+
+def test_object_metadata_comes_back_as_s3_sends_it(emulation: str) -> None:
+    """Names in lower case, as S3 sends them (the fallback's freshness check reads its `sha256`)."""
+
+    def head(endpoint: str | None) -> dict[str, Any]:
+        s3 = boto3.client(
+            "s3", region_name="us-east-1", endpoint_url=endpoint, aws_access_key_id="l", aws_secret_access_key="l"
+        )
+        s3.create_bucket(Bucket="fallbacks")
+        s3.put_object(Bucket="fallbacks", Key="k.xml", Body=b"<Response/>", Metadata={"sha256": "ab", "Two-Part": "c"})
+        answer: dict[str, Any] = s3.head_object(Bucket="fallbacks", Key="k.xml")
+        return answer
+
+    with mock_aws():
+        expected = head(None)["Metadata"]
+    assert head(emulation)["Metadata"] == expected == {"sha256": "ab", "two-part": "c"}
