@@ -558,6 +558,7 @@ class LoadReport:
     edit_via: str
     edit_interval: float
     unlogged: list[str] = field(default_factory=list)  # calls whose log lacks or misstates a dial
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds during the calls, by process kind
 
     @property
     def requests(self) -> int:
@@ -589,6 +590,17 @@ class LoadReport:
     def ok(self) -> bool:
         return not self.errors and not self.unlogged and self.edits.nothing_lost and self.edits.crashed == 0
 
+    def cpu_line(self) -> str:
+        stack = [kind for kind in ("emulation", "containers", "command") if kind in self.cpu]
+        if not stack or not self.requests:
+            return "cpu          not read (no /proc)"
+        per = {kind: seconds * 1000 / self.requests for kind, seconds in self.cpu.items()}
+        return (
+            f"cpu          {sum(per[k] for k in stack):.2f} ms a request in the stack "
+            f"({', '.join(f'{k} {per[k]:.2f}' for k in stack)}), {per.get('load generator', 0):.2f} in this load "
+            "generator (the editors' processes not counted)"
+        )
+
     def percentile(self, p: float) -> float:
         values = self.latencies_ms
         if not values:
@@ -609,6 +621,7 @@ class LoadReport:
             f"latency      p50 {self.percentile(50):.1f} ms, p95 {self.percentile(95):.1f} ms, "
             f"p99 {self.percentile(99):.1f} ms, max {max(lat, default=0):.1f} ms "
             f"(mean {statistics.fmean(lat) if lat else 0:.1f} ms, per request, client side)",
+            self.cpu_line(),
             f"call log     {len(self.calls) - len(self.unlogged)} of {len(self.calls)} calls logged whole (every dial "
             f"with its outcome)",
             f"rule edits   {e.applied} applied, {e.refused} refused (ConcurrentEdit), {e.unavailable} not applied "
@@ -648,6 +661,34 @@ def local_stack(workdir: Path, containers: int | None = None) -> Iterator[Runnin
         stop_local(stack)
 
 
+def stack_cpu(root: int) -> dict[str, float]:
+    """CPU seconds used so far by `failover-did local` (process `root`) and its processes, by kind, read from
+    /proc (Linux): the command itself, its AWS emulation, its webhook containers. Empty where /proc is not."""
+    clock = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    used: dict[int, tuple[float, str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # ended meanwhile
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+        used[int(entry.name)] = ((int(fields[11]) + int(fields[12])) / clock, command)
+    kinds: dict[str, float] = {}
+    pending = [root]
+    while pending:
+        pid = pending.pop()
+        pending += children.get(pid, [])
+        if pid in used:
+            seconds, command = used[pid]
+            kind = "emulation" if "aws_emulation" in command else "containers" if pid != root else "command"
+            kinds[kind] = kinds.get(kind, 0.0) + seconds
+    return kinds
+
+
 def run_load(
     stack: RunningStack,
     workdir: Path,
@@ -662,13 +703,16 @@ def run_load(
     initial = read_stored(stack)
     team = Editors(stack, editors, edit_interval, edit_via, workdir / "edits")
     team.start()
+    cpu_before, ours_before = stack_cpu(stack.process.pid), time.process_time()
     try:
         results, seconds = run_calls(stack.simulator(), calls, concurrency, seed)
     finally:
+        cpu = {kind: seconds - cpu_before.get(kind, 0.0) for kind, seconds in stack_cpu(stack.process.pid).items()}
+        cpu["load generator"] = time.process_time() - ours_before
         team.stop()
     edits = judge_edits(team.edits, initial, read_stored(stack))
     missing = unlogged(results, read_call_log(stack))
-    return LoadReport(results, seconds, edits, concurrency, editors, edit_via, edit_interval, missing)
+    return LoadReport(results, seconds, edits, concurrency, editors, edit_via, edit_interval, missing, cpu)
 
 
 def main(argv: list[str] | None = None) -> int:
