@@ -102,7 +102,7 @@ def main() -> None:
     from failover_did_cli.env import LOCAL_FALLBACK_BUCKET
     from failover_did_cli.local_stack import free_port, start_emulation
 
-    port = free_port()  # the emulation as `failover-did local` runs it: moto's server in its own process
+    port = free_port()  # the emulation as `failover-did local` runs it, in its own process
     server = start_emulation(port)
     url = f"http://127.0.0.1:{port}"
     try:

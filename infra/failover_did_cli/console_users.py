@@ -184,7 +184,7 @@ class LocalLogin:
 
 
 def console_environment(endpoint: str, pool: LocalPool) -> dict[str, str]:
-    """The console function's Cognito settings on the local stack (moto's server serves the pool's JWKS)."""
+    """The console function's Cognito settings on the local stack (the AWS emulation serves the pool's JWKS)."""
     return {
         POOL_ID_ENV: pool.pool_id,
         CLIENT_ID_ENV: pool.client_id,

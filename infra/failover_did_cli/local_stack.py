@@ -1,4 +1,4 @@
-"""The whole service on one machine: moto's server as AWS, the real Lambda handler behind a small HTTP
+"""The whole service on one machine: moto (served by waitress) as AWS, the real Lambda handler behind a small HTTP
 server that turns each request into the event API Gateway would send.
 
 The HTTP server is exposed to whatever `--host` lets reach it (a tunnel, the LAN), so it defends itself
@@ -108,7 +108,7 @@ class EmulationExited(Exception):
 
 
 def start_emulation(port: int, seconds: float = EMULATION_START_SECONDS) -> subprocess.Popen[bytes]:
-    """moto's server in its own process on loopback `port`, as `failover-did local` runs it; returns once it
+    """The AWS emulation (moto) in its own process on loopback `port`, as `failover-did local` runs it; returns once it
     answers (the benchmarks and tests that need the emulation alone start it here too)."""
     command = [sys.executable, "-m", "failover_did_cli.aws_emulation", str(port)]
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
@@ -303,7 +303,7 @@ class LocalStack:
         return server
 
     def _start_emulation(self) -> None:
-        """moto's server in its own process on loopback; returns once it answers."""
+        """The AWS emulation in its own process on loopback; returns once it answers."""
         assert self.aws_port is not None
         with socket.socket() as probe:  # say which port is taken now, rather than after moto's traceback
             try:
