@@ -6,6 +6,7 @@ the variable. Tests that change the environment call `settings.cache_clear()`.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -16,6 +17,16 @@ ACCOUNT_SID_ENV = "TWILIO_ACCOUNT_SID"
 ALLOW_PRIVATE_TARGETS_ENV = "ALLOW_PRIVATE_TARGETS"
 PUBLIC_BASE_URL_ENV = "PUBLIC_BASE_URL"
 NOTIFY_TOPIC_ARN_ENV = "NOTIFY_TOPIC_ARN"
+EVENT_RETENTION_DAYS_ENV = "EVENT_RETENTION_DAYS"
+HEALTH_DOWN_AFTER_ENV = "HEALTH_DOWN_AFTER"
+HEALTH_UP_AFTER_ENV = "HEALTH_UP_AFTER"
+PROBE_TIMEOUT_ENV = "PROBE_TIMEOUT_SECONDS"
+
+DEFAULT_RETENTION_DAYS = 90
+DEFAULT_DOWN_AFTER = 2
+DEFAULT_UP_AFTER = 2
+DEFAULT_PROBE_TIMEOUT = 2.0
+MAX_PROBE_TIMEOUT = 10.0
 
 ACCOUNT_SID = re.compile(r"AC[0-9a-f]{32}")
 SNS_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}")
@@ -38,6 +49,13 @@ class Settings:
     public_base_url: str = ""
     # The SNS topic people's notices go to (alarms and missed calls); empty: notices are only logged.
     notify_topic_arn: str = ""
+    # How long events and the call log are kept (their DynamoDB TTL), in days.
+    event_retention_days: int = DEFAULT_RETENTION_DAYS
+    # Failed checks in a row that take a reached destination out of rotation, and good ones that bring it back.
+    health_down_after: int = DEFAULT_DOWN_AFTER
+    health_up_after: int = DEFAULT_UP_AFTER
+    # Seconds one health probe may take in all (DNS, connect, retransmissions, answer).
+    probe_timeout_seconds: float = DEFAULT_PROBE_TIMEOUT
 
 
 def flag(environ: Mapping[str, str], name: str) -> bool:
@@ -47,6 +65,28 @@ def flag(environ: Mapping[str, str], name: str) -> bool:
     if raw in _FALSE:
         return False
     raise SettingError(f"{name}={environ.get(name)!r}: expected true or false")
+
+
+def whole_number(environ: Mapping[str, str], name: str, default: int, lowest: int = 1) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < lowest:
+        raise SettingError(f"{name}={raw!r}: expected a whole number, at least {lowest}")
+    return int(raw)
+
+
+def seconds(environ: Mapping[str, str], name: str, default: float, highest: float) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= highest:  # also refuses nan and inf
+        raise SettingError(f"{name}={raw!r}: expected seconds, more than 0 and at most {highest:g}")
+    return value
 
 
 def load(environ: Mapping[str, str]) -> Settings:
@@ -64,6 +104,10 @@ def load(environ: Mapping[str, str]) -> Settings:
         allow_private_targets=flag(environ, ALLOW_PRIVATE_TARGETS_ENV),
         public_base_url=public_base_url,
         notify_topic_arn=notify_topic_arn,
+        event_retention_days=whole_number(environ, EVENT_RETENTION_DAYS_ENV, DEFAULT_RETENTION_DAYS),
+        health_down_after=whole_number(environ, HEALTH_DOWN_AFTER_ENV, DEFAULT_DOWN_AFTER),
+        health_up_after=whole_number(environ, HEALTH_UP_AFTER_ENV, DEFAULT_UP_AFTER),
+        probe_timeout_seconds=seconds(environ, PROBE_TIMEOUT_ENV, DEFAULT_PROBE_TIMEOUT, MAX_PROBE_TIMEOUT),
     )
 
 

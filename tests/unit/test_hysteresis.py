@@ -22,6 +22,7 @@ from failover_did.health.hysteresis import (
     observe_live_failure,
     observe_live_success,
 )
+from failover_did.settings import load
 
 T = "sip:pbx.example.com"
 REACHED = TargetHealth(T, UP, reached_at="2026-11-28T09:00:00Z", since="2026-11-28T09:00:00Z")
@@ -140,9 +141,9 @@ def test_thresholds_are_configurable() -> None:
     assert health.state == UP and news == ["unreachable@t2", "recovered@t5"]
 
 
-def test_thresholds_from_environment() -> None:
-    assert Thresholds.from_env({}) == Thresholds(2, 2)
-    assert Thresholds.from_env({"HEALTH_DOWN_AFTER": "5", "HEALTH_UP_AFTER": "0"}) == Thresholds(5, 1)
+def test_thresholds_from_the_settings() -> None:
+    assert Thresholds.of(load({})) == Thresholds(2, 2)
+    assert Thresholds.of(load({"HEALTH_DOWN_AFTER": "5", "HEALTH_UP_AFTER": "1"})) == Thresholds(5, 1)
 
 
 @given(st.lists(st.sampled_from([UP, DEGRADED, DOWN, UNKNOWN]), max_size=40), st.integers(1, 4), st.integers(1, 4))

@@ -11,6 +11,20 @@ def test_defaults_when_nothing_is_set() -> None:
     assert load({}) == Settings(account_sid=None, allow_private_targets=False, public_base_url="")
 
 
+def test_numbers_are_parsed() -> None:
+    got = load(
+        {
+            "EVENT_RETENTION_DAYS": "30",
+            "HEALTH_DOWN_AFTER": "3",
+            "HEALTH_UP_AFTER": "4",
+            "PROBE_TIMEOUT_SECONDS": "1.5",
+        }
+    )
+    assert (got.event_retention_days, got.health_down_after, got.health_up_after) == (30, 3, 4)
+    assert got.probe_timeout_seconds == 1.5
+    assert (load({}).event_retention_days, load({}).probe_timeout_seconds) == (90, 2.0)
+
+
 def test_values_are_parsed() -> None:
     got = load(
         {
@@ -33,6 +47,15 @@ def test_values_are_parsed() -> None:
         ("PUBLIC_BASE_URL", "voice.example.com"),
         ("NOTIFY_TOPIC_ARN", "failover-did-notify"),
         ("NOTIFY_TOPIC_ARN", "arn:aws:sqs:us-east-1:123456789012:queue"),
+        ("EVENT_RETENTION_DAYS", "ninety"),
+        ("EVENT_RETENTION_DAYS", "0"),
+        ("HEALTH_DOWN_AFTER", "0"),
+        ("HEALTH_UP_AFTER", "-1"),
+        ("HEALTH_UP_AFTER", "2.5"),
+        ("PROBE_TIMEOUT_SECONDS", "0"),
+        ("PROBE_TIMEOUT_SECONDS", "11"),
+        ("PROBE_TIMEOUT_SECONDS", "nan"),
+        ("PROBE_TIMEOUT_SECONDS", "two"),
     ],
 )
 def test_a_bad_value_names_its_variable(name: str, value: str) -> None:

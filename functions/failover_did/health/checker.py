@@ -10,7 +10,6 @@ concurrently, each one conditional write, so a run over 10,000 targets is a few 
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -22,11 +21,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from failover_did import metric_names as m
 from failover_did.health.hysteresis import DOWN, UNKNOWN, UNVERIFIED, Thresholds, Transition, judge
-from failover_did.health.probe import DEFAULT_TIMEOUT, ProbeResult, probe_many
+from failover_did.health.probe import ProbeResult, probe_many
 from failover_did.health.transitions import Use, count_metrics, event_detail, said
 from failover_did.observability import logger, metrics
 from failover_did.routing import probe_target
 from failover_did.rules.model import Rule
+from failover_did.settings import settings
 from failover_did.store import events, health_store, rules_store
 from failover_did.store.tables import EventItem, HealthShard
 
@@ -84,7 +84,7 @@ def probed(plan: Mapping[str, list[Use]]) -> list[str]:
 
 
 def probe_timeout_from_env() -> float:
-    return min(10.0, float(os.environ.get("PROBE_TIMEOUT_SECONDS") or DEFAULT_TIMEOUT))
+    return settings().probe_timeout_seconds
 
 
 async def _probe(targets: Iterable[str], timeout: float) -> dict[str, ProbeResult]:
@@ -123,7 +123,7 @@ def record_results(
 ) -> Report:
     """Judge every target of the plan (the probed ones with their result, the rest on live evidence
     alone), write what changed shard by shard, record the news; forget targets no rule names any more."""
-    thresholds = thresholds or Thresholds.from_env(os.environ)
+    thresholds = thresholds or Thresholds.of(settings())
     stamp = health_store.stamp(at)
     report = Report(probed=len(results))
     try:
@@ -245,6 +245,9 @@ def run_checks(
     plan = probe_plan(rules)
     results = probe_targets(plan, prober=prober, timeout=timeout)
     return record_results(plan, results, now(), thresholds)
+
+
+settings()  # read and checked at cold start: a bad setting stops the container here, naming the variable
 
 
 @metrics.log_metrics

@@ -15,17 +15,16 @@ is unwell). A probe that could not be made (UNKNOWN) is never evidence, and neit
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+
+from failover_did.settings import DEFAULT_DOWN_AFTER, DEFAULT_UP_AFTER, Settings
 
 # Probe results (the prober's states) and health states.
 UP, DEGRADED, DOWN = "up", "degraded", "down"
 UNKNOWN = "unknown"  # a probe result only: the probe could not be made; never evidence
 UNVERIFIED = "unverified"  # a health state only: the prober has never reached the target
 REACHED = frozenset({UP, DEGRADED})
-DEFAULT_DOWN_AFTER = 2
-DEFAULT_UP_AFTER = 2
 LIVE_DOWN_HOLD = timedelta(minutes=10)
 
 # What a change tells people (event kinds).
@@ -43,12 +42,9 @@ class Thresholds:
     up_after: int = DEFAULT_UP_AFTER
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> Thresholds:
-        """HEALTH_DOWN_AFTER / HEALTH_UP_AFTER, each at least 1."""
-        return cls(
-            down_after=max(1, int(environ.get("HEALTH_DOWN_AFTER") or DEFAULT_DOWN_AFTER)),
-            up_after=max(1, int(environ.get("HEALTH_UP_AFTER") or DEFAULT_UP_AFTER)),
-        )
+    def of(cls, settings: Settings) -> Thresholds:
+        """HEALTH_DOWN_AFTER / HEALTH_UP_AFTER, as the settings read and checked them."""
+        return cls(down_after=settings.health_down_after, up_after=settings.health_up_after)
 
 
 @dataclass(frozen=True)

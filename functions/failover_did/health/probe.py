@@ -42,7 +42,7 @@ from failover_did.health.verdict import (
     classify_http_status,
     classify_sip_status,
 )
-from failover_did.settings import settings
+from failover_did.settings import DEFAULT_PROBE_TIMEOUT, settings
 from failover_did.sipuri import SipUri, SipUriError, parse_sip_uri
 
 __all__ = [
@@ -63,7 +63,7 @@ __all__ = [
     "probe_sync",
 ]
 
-DEFAULT_TIMEOUT = 2.0
+DEFAULT_TIMEOUT = DEFAULT_PROBE_TIMEOUT
 """Seconds one probe may take in all (DNS, connect, retransmissions, answer)."""
 MAX_TARGET = 2048
 """Longest target text probed (a URL or URI past this is refused as it stands)."""

@@ -3,7 +3,6 @@ evidence the webhook feeds in: answered legs and failed ones. Shared by the chec
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from failover_did.health.hysteresis import (
 from failover_did.observability import logger, metrics
 from failover_did.routing import DialOutcome, answered, live_failure_reason, probe_target
 from failover_did.rules.model import Rule
+from failover_did.settings import settings
 from failover_did.store import breaker, events, health_store
 
 # The news that is also a metric (the rest is in the event log only).
@@ -106,7 +106,7 @@ def count_live_failure(
         rule,
         index,
         lambda: health_store.record_check(
-            probe_target(tier), DOWN, reason, at, Thresholds.from_env(os.environ), passive_key=f"{call_sid}#{index}"
+            probe_target(tier), DOWN, reason, at, Thresholds.of(settings()), passive_key=f"{call_sid}#{index}"
         ),
         at,
     )
@@ -121,7 +121,7 @@ def count_live_success(
     if is_test or tier is None or not tier.is_judged or not answered(tier, outcome):
         return
     stamp = health_store.stamp(at)
-    thresholds = Thresholds.from_env(os.environ)
+    thresholds = Thresholds.of(settings())
     _record_live(
         rule,
         index,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -10,11 +9,9 @@ from typing import Any
 
 from pynamodb.exceptions import PutError
 
+from failover_did.settings import settings
 from failover_did.store import breaker
 from failover_did.store.tables import EventItem
-
-RETENTION_ENV = "EVENT_RETENTION_DAYS"
-DEFAULT_RETENTION_DAYS = 90
 
 
 @dataclass(frozen=True)
@@ -31,7 +28,7 @@ def iso(at: datetime) -> str:
 
 def retention_days() -> int:
     """How long events (and the call log) are kept."""
-    return int(os.environ.get(RETENTION_ENV) or DEFAULT_RETENTION_DAYS)
+    return settings().event_retention_days
 
 
 def event_item(number: str, kind: str, at: datetime, detail: dict[str, Any], event_id: str) -> EventItem:

@@ -41,6 +41,7 @@ from failover_did.routing import (
     reason_class,
 )
 from failover_did.rules.model import Rule
+from failover_did.settings import settings
 from failover_did.store import breaker, call_log, calls, failovers, static_fallback
 from failover_did.store.health_store import HealthReader
 from failover_did.store.rules_store import Lookup, RuleReader, StoreUnavailable
@@ -61,6 +62,7 @@ XML = "application/xml"
 MAX_CALL_SECONDS = 24 * 3600  # Twilio ends any call after 24 hours
 CALL_ENDED = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
+settings()  # read and checked at cold start: a bad setting stops the container here, naming the variable
 app = APIGatewayHttpResolver()
 rules = RuleReader()
 health = HealthReader()
