@@ -109,7 +109,7 @@ def local(
 ) -> None:
     """Run the voice webhook and its AWS emulation (moto) in this process."""
     from failover_did_cli.fallback_publish import NotConfigured, Publisher, config_from_env, publish_after_apply
-    from failover_did_cli.rules_cmd import SYMBOL, Applied, _apply_rules, fallback_line, read_rules
+    from failover_did_cli.rules_cmd import SYMBOL, Applied, apply_with_audit, fallback_line, read_rules
 
     stack = LocalStack(
         host=host,
@@ -136,7 +136,7 @@ def local(
         stack.start()
         stack.start_containers()
         # as `rules apply` stores (start-up is not audited)
-        changes, _ = _apply_rules(rules_file, prune=False, judged_alone=judged.result())
+        changes, _ = apply_with_audit(rules_file, prune=False, judged_alone=judged.result())
         stack.listen()  # only now: a call never finds the rules still loading
         stack.serve_in_background()
     except PortBusy as busy:

@@ -86,7 +86,7 @@ class Applied:
 
 def apply_file(path: Path, *, prune: bool = False) -> list[Change]:
     """The table part of `rules apply` as a function."""
-    return _apply_rules(path, prune=prune)[0]
+    return apply_with_audit(path, prune=prune)[0]
 
 
 def apply_and_publish(path: Path, *, prune: bool = False, audit_by: str | None = None) -> Applied:
@@ -95,7 +95,7 @@ def apply_and_publish(path: Path, *, prune: bool = False, audit_by: str | None =
     (who runs it), each number changed gets an audit event; a failure to write them is `audit_error`."""
     from failover_did_cli.fallback_publish import publish_after_apply
 
-    changes, audit = _apply_rules(path, prune=prune)
+    changes, audit = apply_with_audit(path, prune=prune)
     audit_error = write_audit(audit, audit_by) if audit_by is not None else None
     try:
         publisher = Publisher(config_from_env())
@@ -104,7 +104,7 @@ def apply_and_publish(path: Path, *, prune: bool = False, audit_by: str | None =
     return Applied(changes, publish_after_apply(changes, publisher), audit_error=audit_error)
 
 
-def _apply_rules(
+def apply_with_audit(
     path: Path, *, prune: bool, judged_alone: Mapping[str, Rule] | None = None
 ) -> tuple[list[Change], list[RuleChange]]:
     """Read the rules (the rules-set version first), judge the file against them, and write it only if
