@@ -1,5 +1,5 @@
 """The operator console's Cognito user pool from the CLI's side: finding it (a deployed stack's output, or the
-local stack's pool by name), adding a user to it, and creating the local stack's pool as the template
+local stack's pool by name), adding, listing and removing its users, and creating the local stack's pool as the template
 defines it (the template is the one description of the pool, as it is of the tables)."""
 
 from __future__ import annotations
@@ -142,6 +142,46 @@ def add_user(cognito: Any, pool_id: str, email: str, group: str, *, temporary_pa
     except cognito.exceptions.InvalidParameterException as error:
         raise UserError(f"{email!r} cannot be a console user: {_message(error)}") from error
     cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=email, GroupName=group)
+
+
+@dataclass(frozen=True)
+class ConsoleUser:
+    email: str
+    groups: tuple[str, ...]
+    status: str  # Cognito's: FORCE_CHANGE_PASSWORD (not signed in yet), CONFIRMED, ...
+    enabled: bool
+
+
+def list_users(cognito: Any, pool_id: str) -> list[ConsoleUser]:
+    """Every user of the pool with the console groups they are in: one paged ListUsers and one paged
+    ListUsersInGroup a group, not a request per user."""
+    members: dict[str, list[str]] = {}
+    for group in (ADMIN_GROUP, VIEWER_GROUP):
+        for page in cognito.get_paginator("list_users_in_group").paginate(UserPoolId=pool_id, GroupName=group):
+            for user in page["Users"]:
+                members.setdefault(user["Username"], []).append(group)
+    found = []
+    for page in cognito.get_paginator("list_users").paginate(UserPoolId=pool_id):
+        for user in page["Users"]:
+            attributes = {a["Name"]: a["Value"] for a in user.get("Attributes", [])}
+            found.append(
+                ConsoleUser(
+                    email=attributes.get("email", user["Username"]),
+                    groups=tuple(members.get(user["Username"], ())),
+                    status=str(user.get("UserStatus", "")),
+                    enabled=bool(user.get("Enabled", True)),
+                )
+            )
+    return sorted(found, key=lambda u: u.email)
+
+
+def remove_user(cognito: Any, pool_id: str, email: str) -> None:
+    """Sign the user out everywhere (their refresh tokens stop working), then delete them."""
+    try:
+        cognito.admin_user_global_sign_out(UserPoolId=pool_id, Username=email)
+        cognito.admin_delete_user(UserPoolId=pool_id, Username=email)
+    except cognito.exceptions.UserNotFoundException as error:
+        raise UserError(f"{email} has no console user (in user pool {pool_id})") from error
 
 
 def find_pool_id(cognito: Any, *, local: bool) -> str:

@@ -111,6 +111,49 @@ def test_without_a_stack_it_says_what_to_set(cognito: Any) -> None:
     assert "set FAILOVER_DID_STACK" in result.output and "FAILOVER_DID_LOCAL" in result.output
 
 
+def console(*args: str) -> Any:
+    return CliRunner().invoke(cli, ["console", *args])
+
+
+def test_users_lists_each_with_role_and_whether_they_signed_in(cognito: Any, deployed: str) -> None:
+    assert add_user("ops@example.com").exit_code == 0
+    assert add_user("reader@example.com", "--viewer").exit_code == 0
+    cognito.admin_set_user_password(
+        UserPoolId=deployed, Username="ops@example.com", Password="A" * 6 + "b1" * 4, Permanent=True
+    )
+    result = console("users")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "ops@example.com  admin  has signed in",
+        "reader@example.com  viewer  not signed in yet",
+        "2 console user(s)",
+    ]
+
+
+def test_remove_user_deletes_them_and_only_them(cognito: Any, deployed: str) -> None:
+    assert add_user("ops@example.com").exit_code == 0
+    assert add_user("leaver@example.com").exit_code == 0
+    result = console("remove-user", "leaver@example.com", "--yes")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("removed leaver@example.com: signed out everywhere")
+    left = cognito.list_users(UserPoolId=deployed)["Users"]
+    assert [a["Value"] for u in left for a in u["Attributes"] if a["Name"] == "email"] == ["ops@example.com"]
+
+
+def test_remove_user_asks_first_and_without_a_terminal_needs_yes(cognito: Any, deployed: str) -> None:
+    assert add_user("ops@example.com").exit_code == 0
+    result = console("remove-user", "ops@example.com")  # the runner's stdin is not a terminal
+    assert result.exit_code == 1
+    assert "no terminal to confirm on; pass --yes" in result.output
+    assert len(cognito.list_users(UserPoolId=deployed)["Users"]) == 1
+
+
+def test_removing_someone_who_is_not_a_user_says_so_in_one_line(cognito: Any, deployed: str) -> None:
+    result = console("remove-user", "nobody@example.com", "--yes")
+    assert result.exit_code == 1
+    assert result.output.strip() == f"Error: nobody@example.com has no console user (in user pool {deployed})"
+
+
 # --------------------------------------------------------------------------------------------------
 # The local stack's pool
 # --------------------------------------------------------------------------------------------------
