@@ -163,6 +163,11 @@ class Cognito:
             raise SignInRefused("a refresh answered with a challenge")
         return outcome
 
+    def confirm(self, access_token: str) -> None:
+        """That Cognito still honours the session (GetUser, authorised by the access token itself): it stops
+        once the user is signed out everywhere or removed, hours before the tokens' own expiry could say."""
+        self._call("get_user", AccessToken=access_token)
+
     def sign_out(self, access_token: str) -> None:
         """End every session of the user (Cognito revokes the access and refresh tokens)."""
         self._call("global_sign_out", AccessToken=access_token)

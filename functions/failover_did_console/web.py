@@ -15,7 +15,7 @@ from aws_lambda_powertools.shared.cookies import Cookie
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2 as Event
 
 from failover_did_console import auth, forms, session
-from failover_did_console.auth import Cognito, InvalidToken, SignInRefused, TokenExpired, User
+from failover_did_console.auth import Cognito, InvalidToken, SignInRefused, SignInUnavailable, TokenExpired, User
 from failover_did_console.pages.paging import is_number
 from failover_did_console.render import HTML, render
 from failover_did_console.session import Session
@@ -121,10 +121,25 @@ def reader_of(event: Event) -> Visitor:
 
 
 def admin_of(event: Event) -> Visitor:
-    """An admin; Refused (403) for a viewer."""
+    """An admin whose session Cognito still honours; Refused (403) for a viewer. The ID token alone would let
+    a removed admin (`failover-did console remove-user`) change rules until it expires: each admin page asks
+    Cognito first, and a revoked session is signed out."""
     visitor = reader_of(event)
     if not visitor.user.is_admin:
         raise Refused("Only admins can change rules or run drills; ask an admin.")
+    if not visitor.session.access_token:
+        raise SignedOut(clear=True)
+    try:
+        Cognito(settings()).confirm(visitor.session.access_token)
+    except SignInRefused as error:
+        logger.info("session revoked", extra={"user": visitor.user.email, "reason": str(error)[:200]})
+        raise SignedOut(clear=True) from error
+    except SignInUnavailable as error:
+        logger.error("session not confirmed: Cognito unavailable", extra={"reason": str(error)[:200]})
+        raise Refused(
+            "Cognito could not confirm your session just now; try again in a moment "
+            "(rules can also be changed with `failover-did rules apply`)."
+        ) from error
     return visitor
 
 

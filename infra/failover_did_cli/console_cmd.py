@@ -111,9 +111,9 @@ def users_command() -> None:
 def remove_user_command(email: str, yes: bool) -> None:
     """Remove EMAIL from the console: signed out everywhere, then deleted.
 
-    Asks first; --yes skips the question (without a terminal to ask on, --yes is required). A page they
-    already have open keeps working until its sign-in token expires (at most 60 minutes); it cannot be
-    renewed."""
+    Asks first; --yes skips the question (without a terminal to ask on, --yes is required). They can change
+    nothing from then on; a read-only page they already have open can be read until its sign-in token
+    expires (at most 60 minutes)."""
     if not yes:
         if not sys.stdin.isatty():
             raise click.ClickException(f"not removing {email}: no terminal to confirm on; pass --yes to remove them")
@@ -121,4 +121,4 @@ def remove_user_command(email: str, yes: bool) -> None:
             raise click.ClickException(f"not removed: {email} can still sign in")
     with cognito_errors(f"remove {email}"):
         with_pool(lambda cognito, pool_id: remove_user(cognito, pool_id, email))
-    click.echo(f"removed {email}: signed out everywhere; a page already open stops within 60 minutes")
+    click.echo(f"removed {email}: signed out everywhere; they can change nothing from now on")

@@ -135,7 +135,7 @@ def test_remove_user_deletes_them_and_only_them(cognito: Any, deployed: str) -> 
     assert add_user("leaver@example.com").exit_code == 0
     result = console("remove-user", "leaver@example.com", "--yes")
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("removed leaver@example.com: signed out everywhere")
+    assert result.output.startswith("removed leaver@example.com: signed out everywhere")  # checked by the console
     left = cognito.list_users(UserPoolId=deployed)["Users"]
     assert [a["Value"] for u in left for a in u["Attributes"] if a["Name"] == "email"] == ["ops@example.com"]
 

@@ -12,7 +12,7 @@ import pytest
 from failover_did.rules.validate import parse_rules_yaml
 from failover_did.store.events import events_of
 from failover_did.store.rules_store import apply_rules, get_stored
-from tests.integration.console.conftest import ADMIN, Browser
+from tests.integration.console.conftest import ADMIN, Browser, Pool
 from tests.integration.console.html import Element
 
 NUMBER = "+14155550100"
@@ -332,3 +332,35 @@ def test_a_fallback_that_cannot_be_published_is_said_on_the_page(
     assert get_stored(NUMBER).rule.tiers[1].target == "+14155550177"  # type: ignore[union-attr]
     page = admin.get(done.location or "").html
     assert "static fallback" in " ".join(e.text for e in page.all(class_="error"))
+
+
+def test_a_removed_admin_is_signed_out_before_changing_anything(admin: Browser, pool: Pool) -> None:
+    """`failover-did console remove-user` takes effect on the next admin page, not when the ID token expires."""
+    from failover_did_cli.console_users import remove_user
+
+    fields = open_form(admin)
+    before = get_stored(NUMBER)
+    remove_user(pool.cognito, pool.id, ADMIN)
+    page = admin.post(f"{PATH}/edit", {**fields, "tier_timeout_1": "25", "action": "save"})
+    assert page.status == 303 and page.location == "/console/login"
+    assert "fd_id" not in admin.jar  # the session's cookies are cleared
+    assert get_stored(NUMBER) == before
+    assert [e for e in events_of(NUMBER) if e.kind == "rule-changed"] == []
+
+
+def test_when_cognito_cannot_confirm_the_session_an_admin_page_refuses_and_saves_nothing(
+    admin: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from failover_did_console.auth import Cognito, SignInUnavailable
+
+    fields = open_form(admin)
+    before = get_stored(NUMBER)
+
+    def unavailable(self: Cognito, access_token: str) -> None:
+        raise SignInUnavailable("InternalErrorException")
+
+    monkeypatch.setattr(Cognito, "confirm", unavailable)
+    page = admin.post(f"{PATH}/edit", {**fields, "tier_timeout_1": "25", "action": "save"})
+    assert page.status == 403 and "could not confirm your session" in page.body
+    assert "fd_id" in admin.jar  # kept for a retry
+    assert get_stored(NUMBER) == before
