@@ -27,6 +27,9 @@ DEFAULT_DOWN_AFTER = 2
 DEFAULT_UP_AFTER = 2
 DEFAULT_PROBE_TIMEOUT = 2.0
 MAX_PROBE_TIMEOUT = 10.0
+DYNAMODB_TIMEOUT_ENV = "DYNAMODB_TIMEOUT_SECONDS"
+DEFAULT_DYNAMODB_TIMEOUT = 0.5
+MAX_DYNAMODB_TIMEOUT = 60.0
 
 ACCOUNT_SID = re.compile(r"AC[0-9a-f]{32}")
 SNS_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}")
@@ -109,6 +112,12 @@ def load(environ: Mapping[str, str]) -> Settings:
         health_up_after=whole_number(environ, HEALTH_UP_AFTER_ENV, DEFAULT_UP_AFTER),
         probe_timeout_seconds=seconds(environ, PROBE_TIMEOUT_ENV, DEFAULT_PROBE_TIMEOUT, MAX_PROBE_TIMEOUT),
     )
+
+
+def dynamodb_timeout(environ: Mapping[str, str]) -> float:
+    """DYNAMODB_TIMEOUT_SECONDS, checked: read on its own, once, where the store is imported (an operator's
+    command sets a longer one before that; the webhook keeps the default)."""
+    return seconds(environ, DYNAMODB_TIMEOUT_ENV, DEFAULT_DYNAMODB_TIMEOUT, MAX_DYNAMODB_TIMEOUT)
 
 
 @cache

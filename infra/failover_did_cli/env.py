@@ -22,6 +22,7 @@ import click
 from failover_did.fallback_publish import FALLBACK_BASE_URL_ENV as FALLBACK_BASE_URL_ENV
 from failover_did.fallback_publish import FALLBACK_BUCKET_ENV as FALLBACK_BUCKET_ENV
 from failover_did.fallback_publish import FALLBACK_PREFIX as FALLBACK_PREFIX
+from failover_did.settings import DYNAMODB_TIMEOUT_ENV
 
 LOCAL_ENV = "FAILOVER_DID_LOCAL"
 STACK_ENV = "FAILOVER_DID_STACK"
@@ -190,6 +191,6 @@ def current_stack_outputs() -> Mapping[str, str]:
 def configure_aws() -> None:
     """What every command that reads or writes the tables calls first: the local stack
     (FAILOVER_DID_LOCAL) or a deployed stack's outputs (FAILOVER_DID_STACK), else plain AWS settings."""
-    os.environ.setdefault("DYNAMODB_TIMEOUT_SECONDS", "10")  # an operator waits longer than Twilio does
+    os.environ.setdefault(DYNAMODB_TIMEOUT_ENV, "10")  # an operator waits longer than Twilio does
     use_local_stack_if_set()
     use_stack_if_set()

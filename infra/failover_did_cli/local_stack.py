@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from failover_did.settings import ALLOW_PRIVATE_TARGETS_ENV, settings
+from failover_did.settings import ALLOW_PRIVATE_TARGETS_ENV, DYNAMODB_TIMEOUT_ENV, settings
 from failover_did_cli import schema
 from failover_did_cli.apigw import http_event
 from failover_did_cli.callsim import VOICE_URL_PARAMETER
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 
 DEFAULT_PORT = 3000
 DEFAULT_CONTAINERS = 4
-TIMEOUT_ENV = "DYNAMODB_TIMEOUT_SECONDS"  # failover_did.store.tables reads it at import
+TIMEOUT_ENV = DYNAMODB_TIMEOUT_ENV  # failover_did.store.tables reads it at import
 OPERATOR_TIMEOUT_SECONDS = "10"
 MAX_REQUEST_BYTES = 1024 * 1024
 HEADER_SECONDS = 5.0  # to send the request line and headers (also how long an idle kept-alive connection lives)

@@ -24,7 +24,12 @@ def cold_start(module: str, **environment: str) -> subprocess.CompletedProcess[s
 @pytest.mark.parametrize("module", ["failover_did.webhook.app", "failover_did.health.checker"])
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("EVENT_RETENTION_DAYS", "ninety"), ("HEALTH_DOWN_AFTER", "0"), ("PROBE_TIMEOUT_SECONDS", "30")],
+    [
+        ("EVENT_RETENTION_DAYS", "ninety"),
+        ("HEALTH_DOWN_AFTER", "0"),
+        ("PROBE_TIMEOUT_SECONDS", "30"),
+        ("DYNAMODB_TIMEOUT_SECONDS", "half"),
+    ],
 )
 def test_a_bad_setting_stops_the_cold_start_naming_it(module: str, name: str, value: str) -> None:
     started = cold_start(module, **{name: value})

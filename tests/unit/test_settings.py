@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from failover_did.settings import SettingError, Settings, load
+from failover_did.settings import SettingError, Settings, dynamodb_timeout, load
 
 
 def test_defaults_when_nothing_is_set() -> None:
@@ -67,3 +67,11 @@ def test_the_notify_topic_is_an_sns_arn() -> None:
     arn = "arn:aws:sns:us-east-1:123456789012:failover-did-NotifyTopic-1AB2"
     assert load({"NOTIFY_TOPIC_ARN": f" {arn} "}).notify_topic_arn == arn
     assert load({}).notify_topic_arn == ""
+
+
+def test_the_dynamodb_timeout_is_checked_where_the_store_reads_it() -> None:
+    assert dynamodb_timeout({}) == 0.5
+    assert dynamodb_timeout({"DYNAMODB_TIMEOUT_SECONDS": "10"}) == 10.0
+    for bad in ("0", "-1", "ten", "inf", "61"):
+        with pytest.raises(SettingError, match="DYNAMODB_TIMEOUT_SECONDS"):
+            dynamodb_timeout({"DYNAMODB_TIMEOUT_SECONDS": bad})

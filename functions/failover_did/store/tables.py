@@ -20,6 +20,8 @@ from pynamodb.attributes import (
 from pynamodb.connection import base as pynamodb_base
 from pynamodb.models import Model
 
+from failover_did.settings import DYNAMODB_TIMEOUT_ENV, dynamodb_timeout
+
 if TYPE_CHECKING:
     from botocore.loaders import Loader
 
@@ -30,11 +32,11 @@ EVENTS_TABLE_ENV = "EVENTS_TABLE_NAME"
 CALL_LOG_TABLE_ENV = "CALL_LOG_TABLE_NAME"
 
 
-TIMEOUT_ENV = "DYNAMODB_TIMEOUT_SECONDS"
+TIMEOUT_ENV = DYNAMODB_TIMEOUT_ENV
 # The webhook answers within Twilio's 15 s and should within 2 s even when DynamoDB hangs: one try and
 # one retry of at most 0.5 s each, then the last known rule or the static fallback. The operator's
 # commands set a longer timeout (failover_did_cli.env.configure_aws).
-TIMEOUT_SECONDS = float(os.environ.get(TIMEOUT_ENV) or 0.5)
+TIMEOUT_SECONDS = dynamodb_timeout(os.environ)
 
 
 _shared_loader: list[Loader] = []
