@@ -1,10 +1,11 @@
 """The call log: one item per call (keyed by CallSid), written by the call's webhooks, read by `calls`.
 
 Writes per call: none on /voice (the caller waits on it; only a call to a number without a rule is
-written there), one per Dial action (the first makes the item), one on the Record action, one or two on the status
-callback, one or two on the recording callback, one on the transcription callback. Every write is an
-UpdateItem that is idempotent under Twilio's retries (fields the first request set are kept with
-`if_not_exists`; a dial is stored under its hop; a transcript is stored once, conditionally). The call
+written there), one per Dial action, one on the Record action, one or two on the status callback, one or
+two on the recording callback, one on the transcription callback. The first Dial action makes the item
+with a PutItem that only lands where there is none (else it is an UpdateItem like the rest); every write
+is idempotent under Twilio's retries (fields the first request set are kept with `if_not_exists`; a dial
+is stored under its hop; a transcript is stored once, conditionally). The call
 is "closed" (its outcome decided) by one conditional write, so whichever webhook closes it is the only
 one that sees it close: that one sends the missed-call notice.
 
