@@ -96,23 +96,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     options = parser.parse_args()
 
-    import boto3
-
     from failover_did_cli import schema
-    from failover_did_cli.env import LOCAL_FALLBACK_BUCKET
+    from failover_did_cli.env import LOCAL_FALLBACK_BUCKET, local_client
     from failover_did_cli.local_stack import free_port, start_emulation
 
     port = free_port()  # the emulation as `failover-did local` runs it, in its own process
     server = start_emulation(port)
     url = f"http://127.0.0.1:{port}"
     try:
-        client = boto3.client(
-            "dynamodb", endpoint_url=url, region_name="us-east-1", aws_access_key_id="l", aws_secret_access_key="l"
-        )
-        schema.create_tables(client)
-        boto3.client(
-            "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="l", aws_secret_access_key="l"
-        ).create_bucket(Bucket=LOCAL_FALLBACK_BUCKET)
+        schema.create_tables(local_client("dynamodb", url))
+        local_client("s3", url).create_bucket(Bucket=LOCAL_FALLBACK_BUCKET)
         env = {**os.environ, "FAILOVER_DID_LOCAL": url}
         env.pop("FAILOVER_DID_STACK", None)
         with tempfile.TemporaryDirectory() as scratch:

@@ -19,8 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import boto3
-
+from failover_did_cli.env import local_client
 from failover_did_cli.local_stack import free_port, start_emulation
 
 
@@ -66,13 +65,7 @@ def main() -> int:
     port = free_port()
     process = start_emulation(port)
     try:
-        db = boto3.client(
-            "dynamodb",
-            endpoint_url=f"http://127.0.0.1:{port}",
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
+        db = local_client("dynamodb", f"http://127.0.0.1:{port}")
         table(db, "log")
         table(db, "events")
         table(db, "markers")

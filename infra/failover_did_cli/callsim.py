@@ -15,7 +15,7 @@ from failover_did.drill.simulator import (
     marked_as_test,
     parse_reply,
 )
-from failover_did_cli.env import LOCAL_ENV, REGION, check_local_url, current_stack_outputs, local_stack_hint
+from failover_did_cli.env import LOCAL_ENV, check_local_url, current_stack_outputs, local_client, local_stack_hint
 
 __all__ = [
     "DEFAULT_VOICE_URL",
@@ -59,19 +59,12 @@ def find_voice_url(url: str | None) -> str:
 def local_voice_url(endpoint: str) -> str:
     """The Voice URL the local stack whose AWS emulation is at `endpoint` published at start; a stopped or
     wrong endpoint is one line saying what to do."""
-    import boto3
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
     check_local_url(endpoint)
-    ssm = boto3.client(
-        "ssm",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-        config=Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 1}),
-    )
+    config = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 1})
+    ssm = local_client("ssm", endpoint, config)
     try:
         return str(ssm.get_parameter(Name=VOICE_URL_PARAMETER)["Parameter"]["Value"])
     except ClientError as error:

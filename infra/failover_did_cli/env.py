@@ -49,14 +49,32 @@ STACK_OUTPUT_ENV: dict[str, str] = {
 _stack_outputs: dict[str, dict[str, str]] = {}
 
 
+LOCAL_KEY = "local"  # the emulation has no authentication: any key signs a request it takes
+
+
 def local_aws_environment(endpoint: str) -> dict[str, str]:
     return {
         "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_ACCESS_KEY_ID": LOCAL_KEY,
+        "AWS_SECRET_ACCESS_KEY": LOCAL_KEY,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
     }
+
+
+def local_client(service: str, endpoint: str | None, config: Any = None) -> Any:
+    """A boto3 client of `service` at the AWS emulation at `endpoint` (None: boto3's own endpoint, which is
+    moto in-process under mock_aws), with the key and region the local stack's own processes use."""
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=LOCAL_KEY,
+        aws_secret_access_key=LOCAL_KEY,
+        config=config,
+    )
 
 
 def local_fallback_environment(endpoint: str, bucket: str = LOCAL_FALLBACK_BUCKET) -> dict[str, str]:

@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
-import boto3
 import pytest
 
-from failover_did_cli.env import local_notify_topic_arn
+from failover_did_cli.env import local_client, local_notify_topic_arn
 from tests.e2e.conftest import RunningStack, start_local, stop_local
 from tests.integration.console.html import parse
 from tests.integration.console.test_console_edit import form_fields
@@ -81,13 +80,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
 
 
 def subscriptions(stack: RunningStack) -> dict[tuple[str, str], Any]:
-    sns = boto3.client(
-        "sns",
-        endpoint_url=f"http://127.0.0.1:{stack.aws_port}",
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    sns = local_client("sns", f"http://127.0.0.1:{stack.aws_port}")
     found = {}
     for sub in sns.list_subscriptions_by_topic(TopicArn=local_notify_topic_arn())["Subscriptions"]:
         if sub["Protocol"] not in ("email", "sms"):

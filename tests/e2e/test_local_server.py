@@ -17,6 +17,7 @@ import pytest
 
 from failover_did.settings import settings
 from failover_did_cli import local_stack as ls
+from failover_did_cli.env import local_client
 from failover_did_cli.local_cmd import host_warning
 from failover_did_cli.local_stack import MAX_REQUEST_BYTES, LocalStack, free_port, is_loopback, masked
 
@@ -228,20 +229,13 @@ def test_events_are_printed_in_time_order_each_once_even_when_written_late() -> 
 @pytest.fixture
 def emulation() -> Iterator[Any]:
     """The AWS emulation in its own process, as `failover-did local` runs it, and a DynamoDB client to it."""
-    import boto3
 
     from failover_did_cli.local_stack import start_emulation
 
     port = free_port()
     process = start_emulation(port)
     try:
-        yield boto3.client(
-            "dynamodb",
-            endpoint_url=f"http://127.0.0.1:{port}",
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
+        yield local_client("dynamodb", f"http://127.0.0.1:{port}")
     finally:
         process.terminate()
         process.wait(timeout=10)

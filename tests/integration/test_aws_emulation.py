@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 
+from failover_did_cli.env import local_client
 from failover_did_cli.local_stack import free_port, start_emulation
 
 ITEMS = 30
@@ -116,9 +116,7 @@ def reads(client: Any) -> Reads:
 
 
 def dynamodb(endpoint: str | None = None) -> Any:
-    return boto3.client(
-        "dynamodb", region_name="us-east-1", endpoint_url=endpoint, aws_access_key_id="l", aws_secret_access_key="l"
-    )
+    return local_client("dynamodb", endpoint)
 
 
 @pytest.fixture
@@ -161,9 +159,7 @@ def test_object_metadata_comes_back_as_s3_sends_it(emulation: str) -> None:
     """Names in lower case, as S3 sends them (the fallback's freshness check reads its `sha256`)."""
 
     def head(endpoint: str | None) -> dict[str, Any]:
-        s3 = boto3.client(
-            "s3", region_name="us-east-1", endpoint_url=endpoint, aws_access_key_id="l", aws_secret_access_key="l"
-        )
+        s3 = local_client("s3", endpoint)
         s3.create_bucket(Bucket="fallbacks")
         s3.put_object(Bucket="fallbacks", Key="k.xml", Body=b"<Response/>", Metadata={"sha256": "ab", "Two-Part": "c"})
         answer: dict[str, Any] = s3.head_object(Bucket="fallbacks", Key="k.xml")

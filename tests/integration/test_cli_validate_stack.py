@@ -10,11 +10,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 
 from failover_did_cli import schema
-from failover_did_cli.env import LOCAL_FALLBACK_BUCKET
+from failover_did_cli.env import LOCAL_FALLBACK_BUCKET, local_client
 from failover_did_cli.local_stack import free_port, serialise_dynamodb
 
 STORED = 'numbers:\n  "+14155550100": {primary: {target: "sip:desk@pbx.example.com"}}\n'
@@ -44,13 +43,8 @@ def stack() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     url = f"http://127.0.0.1:{port}"
-    client = boto3.client(
-        "dynamodb", endpoint_url=url, region_name="us-east-1", aws_access_key_id="l", aws_secret_access_key="l"
-    )
-    schema.create_tables(client)
-    boto3.client(
-        "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="l", aws_secret_access_key="l"
-    ).create_bucket(Bucket=LOCAL_FALLBACK_BUCKET)
+    schema.create_tables(local_client("dynamodb", url))
+    local_client("s3", url).create_bucket(Bucket=LOCAL_FALLBACK_BUCKET)
     stored = subprocess.run(
         [sys.executable, "-m", "failover_did_cli", "rules", "apply", "/dev/stdin"],
         input=STORED,
