@@ -83,10 +83,6 @@ def probed(plan: Mapping[str, list[Use]]) -> list[str]:
     return [target for target, uses in plan.items() if any(use.probed for use in uses)]
 
 
-def probe_timeout_from_env() -> float:
-    return settings().probe_timeout_seconds
-
-
 async def _probe(targets: Iterable[str], timeout: float) -> dict[str, ProbeResult]:
     return await probe_many(targets, timeout=timeout, concurrency=PROBE_CONCURRENCY)
 
@@ -96,7 +92,7 @@ def probe_targets(
 ) -> dict[str, Verdict]:
     """Probe every probed target of the plan at once (about one probe timeout in all); a target whose
     probe could not be made gets an UNKNOWN verdict."""
-    limit = timeout if timeout is not None else probe_timeout_from_env()
+    limit = timeout if timeout is not None else settings().probe_timeout_seconds
     return asyncio.run(_probe_all(prober or _probe, probed(plan), limit))
 
 
