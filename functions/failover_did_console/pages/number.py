@@ -164,9 +164,7 @@ def _rule_of(item: RuleItem | None) -> Rule | None:
 
 
 def _recipients(rule: Rule | None) -> set[tuple[str, str]]:
-    if rule is None or rule.notify is None:
-        return set()
-    return {("email", e) for e in rule.notify.email} | {("sms", n) for n in rule.notify.sms}
+    return set(subscriptions.desired([rule] if rule is not None else []))
 
 
 def sync_recipients(before: Rule | None, after: Rule | None) -> Recipients:
