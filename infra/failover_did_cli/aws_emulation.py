@@ -149,9 +149,11 @@ def query_one_partition() -> None:
     from moto.dynamodb.models.table import Table
 
     query = Table.query
+    index_at = 6  # index_name's place among Table.query's arguments after hash_key
 
     def by_partition(table: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("index_name") or (len(args) >= 7 and args[6]) or hash_key is None:
+        index_name = args[index_at] if len(args) > index_at else kwargs.get("index_name")
+        if index_name or hash_key is None:
             return query(table, hash_key, *args, **kwargs)  # an index's query: moto's way
         stored = table.items.get(hash_key)
         items = [] if stored is None else list(stored.values()) if table.range_key_attr else [stored]
